@@ -1,0 +1,249 @@
+"""Where chunk functions run: threads over a NumPy array, or Dask tasks over a Dask array.
+
+Both backends offer the same two calls, so the drivers (Lloyd, k-means||) are written once:
+
+- ``reduce(fn, combine, args=..., phase=...)``: ``fn(x, w, row_offset, *args)`` on every row
+  chunk, then ``combine`` in a fixed tree; returns the combined value to the caller.
+- ``reduce_with_state(...)``: the same, but ``fn`` also receives and returns per-chunk state
+  (for example each row's distance to its nearest candidate) that stays where the chunk lives.
+
+``fn`` must be a module-level function (picklable); large arguments travel in ``args``, which
+enter the graph once per call, never captured in closures.
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+
+import dask
+import dask.array as da
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from dkmeans.dist.graph import graph_from_layer, layer_names, tree_reduce_layer
+
+#: Rows per chunk of a NumPy input: fixed, so results do not depend on the number of threads.
+LOCAL_CHUNK_ROWS = 1 << 16
+
+#: Default maximum fan-in of the tree reduction.
+SPLIT_EVERY = 8
+
+
+def _first(pair):
+    return pair[0]
+
+
+def _second(pair):
+    return pair[1]
+
+
+class LocalBackend:
+    """Chunks of an in-memory array processed by a thread pool.
+
+    The compiled kernels release the GIL and BLAS is limited to one thread inside the pool,
+    so ``n_threads`` chunks run truly in parallel, as scikit-learn's OpenMP loop does.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    sample_weight : ndarray of shape (n,) or None
+    n_threads : int, optional
+        Default: the number of CPUs.
+    """
+
+    def __init__(self, X, sample_weight=None, *, n_threads=None, chunk_rows=LOCAL_CHUNK_ROWS):
+        self.X = X
+        self.sample_weight = sample_weight
+        self.n_rows, self.n_features = X.shape
+        self.dtype = X.dtype
+        bounds = list(range(0, self.n_rows, chunk_rows)) + [self.n_rows]
+        self.slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])] or [slice(0, 0)]
+        self.row_offsets = [s.start for s in self.slices]
+        self.n_threads = n_threads or _cpu_count()
+        self.is_dask = False
+
+    def _run(self, fn, args, states=None):
+        w = self.sample_weight
+        stateful = states is not None
+        jobs = [
+            (fn, self.X[s], None if w is None else w[s], s.start, stateful,
+             states[i] if stateful else None, args)
+            for i, s in enumerate(self.slices)
+        ]
+        with threadpool_limits(limits=1, user_api="blas"):
+            if self.n_threads == 1 or len(jobs) == 1:
+                return [_apply_packed(*job) for job in jobs]
+            with ThreadPoolExecutor(min(self.n_threads, len(jobs))) as pool:
+                return list(pool.map(lambda job: _apply_packed(*job), jobs))
+
+    def reduce(self, fn, combine, *, args=(), phase="reduce", split_every=SPLIT_EVERY):
+        return _tree_combine_local(self._run(fn, args), combine, split_every)
+
+    def reduce_with_state(self, fn, combine, state, *, args=(), phase="reduce",
+                          split_every=SPLIT_EVERY):
+        states = state if state is not None else [None] * len(self.slices)
+        pairs = self._run(fn, args, states)
+        return [p[0] for p in pairs], _tree_combine_local([p[1] for p in pairs], combine,
+                                                          split_every)
+
+    def map_rows(self, fn, *, args=(), phase="map", dtype=None, trailing_shape=()):
+        """``fn(x, w, row_offset, *args)`` on every chunk, results concatenated (axis 0)."""
+        return np.concatenate(self._run(fn, args), axis=0)
+
+    def release(self, state):
+        """Drop per-chunk state (nothing to do in memory)."""
+
+
+def _tree_combine_local(parts, combine, split_every):
+    """The same tree as :func:`tree_reduce_layer`, evaluated in process."""
+    current = list(parts)
+    if len(current) == 1:
+        return combine(current)
+    while len(current) > 1:
+        current = [combine(current[j: j + split_every])
+                   for j in range(0, len(current), split_every)]
+    return current[0]
+
+
+class DaskBackend:
+    """Row chunks of a Dask array, processed by whatever scheduler is current.
+
+    With a ``distributed.Client`` the tasks run on its workers and per-chunk state stays there
+    as futures; otherwise the local threaded scheduler runs them in this process.
+
+    Parameters
+    ----------
+    X : dask.array.Array of shape (n, d)
+        Row-chunked only (a single column chunk) with known chunk lengths.
+    sample_weight : dask.array.Array of shape (n,) or None
+        Chunked like ``X``'s rows.
+    """
+
+    def __init__(self, X, sample_weight=None, *, split_every=SPLIT_EVERY):
+        if X.numblocks[1] != 1:
+            X = X.rechunk({1: -1})
+        if any(math.isnan(c) for c in X.chunks[0]):
+            X = X.compute_chunk_sizes()
+        self.X = X
+        if sample_weight is not None:
+            sample_weight = sample_weight.rechunk((X.chunks[0],))
+        self.sample_weight = sample_weight
+        self.n_rows, self.n_features = (int(s) for s in X.shape)
+        self.dtype = X.dtype
+        self.row_offsets = [int(v) for v in np.cumsum((0,) + X.chunks[0][:-1])]
+        self.split_every = split_every
+        self.is_dask = True
+
+    @property
+    def n_chunks(self):
+        return self.X.numblocks[0]
+
+    def _client(self):
+        try:
+            from distributed import get_client
+
+            return get_client()
+        except (ImportError, ValueError):
+            return None
+
+    def _chunk_layer(self, fn, args, states, names, stateful):
+        dsk = {names["args"]: tuple(args)}
+        w_name = None if self.sample_weight is None else self.sample_weight.name
+        for i, offset in enumerate(self.row_offsets):
+            w_key = None if w_name is None else (w_name, i)
+            state = states[i] if stateful else None
+            dsk[(names["partials"], i)] = (
+                _apply_packed, fn, (self.X.name, i, 0), w_key, offset, stateful, state,
+                names["args"],
+            )
+        return dsk
+
+    def _dependencies(self):
+        return [self.X] + ([self.sample_weight] if self.sample_weight is not None else [])
+
+    def reduce(self, fn, combine, *, args=(), phase="reduce", split_every=None):
+        names = layer_names(phase)
+        dsk = self._chunk_layer(fn, args, None, names, stateful=False)
+        keys = [(names["partials"], i) for i in range(self.n_chunks)]
+        tree, final = tree_reduce_layer(keys, combine, name=names["combine"],
+                                        split_every=split_every or self.split_every)
+        dsk.update(tree)
+        graph = graph_from_layer(names["partials"], dsk, self._dependencies())
+        client = self._client()
+        if client is not None:
+            return client.get(graph, final)
+        with threadpool_limits(limits=1, user_api="blas"):
+            return dask.threaded.get(graph, final)
+
+    def reduce_with_state(self, fn, combine, state, *, args=(), phase="reduce",
+                          split_every=None):
+        names = layer_names(phase)
+        states = state if state is not None else [None] * self.n_chunks
+        dsk = self._chunk_layer(fn, args, states, names, stateful=True)
+        pair_keys = [(names["partials"], i) for i in range(self.n_chunks)]
+        state_name = names["partials"].replace("-partials-", "-state-")
+        part_name = names["partials"].replace("-partials-", "-part-")
+        state_keys, part_keys = [], []
+        for i, key in enumerate(pair_keys):
+            dsk[(state_name, i)] = (_first, key)
+            dsk[(part_name, i)] = (_second, key)
+            state_keys.append((state_name, i))
+            part_keys.append((part_name, i))
+        tree, final = tree_reduce_layer(part_keys, combine, name=names["combine"],
+                                        split_every=split_every or self.split_every)
+        dsk.update(tree)
+        graph = graph_from_layer(names["partials"], dsk, self._dependencies())
+        client = self._client()
+        if client is not None:
+            # state stays on the workers as futures; only the combined value comes back
+            futures = client.get(graph, state_keys + [final], sync=False)
+            combined = futures[-1].result()
+            return futures[:-1], combined
+        with threadpool_limits(limits=1, user_api="blas"):
+            results = dask.threaded.get(graph, state_keys + [final])
+        return list(results[:-1]), results[-1]
+
+    def map_rows(self, fn, *, args=(), phase="map", dtype=None, trailing_shape=()):
+        """Lazy Dask array of ``fn(x, w, row_offset, *args)`` per chunk (rows along axis 0)."""
+        names = layer_names(phase)
+        dsk = self._chunk_layer(fn, args, None, names, stateful=False)
+        graph = graph_from_layer(names["partials"], dsk, self._dependencies())
+        chunks = (self.X.chunks[0],) + tuple((s,) for s in trailing_shape)
+        if trailing_shape:
+            dsk2 = {(names["partials"] + "-nd", i) + (0,) * len(trailing_shape):
+                    (names["partials"], i) for i in range(self.n_chunks)}
+            graph = graph_from_layer(names["partials"] + "-nd", dsk2,
+                                     [da.Array(graph, names["partials"],
+                                               (self.X.chunks[0],), dtype=dtype)])
+            return da.Array(graph, names["partials"] + "-nd", chunks, dtype=dtype)
+        return da.Array(graph, names["partials"], chunks, dtype=dtype)
+
+    def release(self, state):
+        """Let go of per-chunk state futures so the workers can free them."""
+        if state is not None:
+            for s in state:
+                if hasattr(s, "release"):
+                    s.release()
+
+
+def _apply_packed(fn, x, w, offset, stateful, state, args):
+    if stateful:
+        return fn(x, w, offset, state, *args)
+    return fn(x, w, offset, *args)
+
+
+def _cpu_count():
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1
+
+
+def make_backend(X, sample_weight=None, *, n_threads=None):
+    """The backend for an input: Dask arrays get :class:`DaskBackend`, anything else local."""
+    if isinstance(X, da.Array):
+        return DaskBackend(X, sample_weight)
+    return LocalBackend(X, sample_weight, n_threads=n_threads)

@@ -1,0 +1,157 @@
+"""Initial centres over a backend: k-means|| (default), k-means++, random rows, or given.
+
+k-means|| follows Bahmani et al. 2012: a first centre drawn uniformly; ``rounds`` rounds that
+each sample every row with probability ``min(1, l * w * D(x)^2 / phi)``, ``l =
+oversampling_factor * k``; candidates weighted by the rows nearest to them; weighted k-means++
+and Lloyd on the candidates in memory, several times, keeping the lowest cost. All draws are
+keyed by global row index, so the result does not depend on chunking or scheduling.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from dkmeans.kernels.kmeans_parallel import (
+    chunk_candidate_weights,
+    chunk_sample,
+    chunk_update_nearest,
+    recluster,
+)
+from dkmeans.kernels.random import stream_key
+from dkmeans.kernels.seeding import chunk_smallest_keys, combine_smallest_keys, kmeans_plusplus
+
+logger = logging.getLogger(__name__)
+
+#: Rows drawn uniformly for k-means++ seeding when the data is a Dask array.
+PLUSPLUS_SAMPLE_ROWS = 100_000
+
+
+def _concat(parts):
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(len(parts[0])))
+
+
+def _sum(parts):
+    return sum(parts[1:], parts[0])
+
+
+def _smallest_chunk(x, w, offset, key, n_keep):
+    return chunk_smallest_keys(x, key, offset, n_keep)
+
+
+class _SmallestCombine:
+    """Picklable combine keeping the ``n_keep`` smallest draws."""
+
+    def __init__(self, n_keep):
+        self.n_keep = n_keep
+
+    def __call__(self, parts):
+        return combine_smallest_keys(parts, self.n_keep)
+
+
+def uniform_rows(backend, n_rows, *, seed, stream=0):
+    """``n_rows`` distinct rows chosen uniformly (by smallest keyed draw), in one pass.
+
+    Returns
+    -------
+    rows : ndarray of shape (m, d), float64
+    index : ndarray of shape (m,), int64
+    """
+    key = stream_key(seed, stream)
+    _, rows, index = backend.reduce(_smallest_chunk, _SmallestCombine(n_rows),
+                                    args=(key, n_rows), phase="init-uniform")
+    return rows, index
+
+
+def _update_chunk(x, w, offset, state, new, shift, start):
+    new_state, cost = chunk_update_nearest(x, new, state, shift=shift, offset=start,
+                                           sample_weight=w)
+    return new_state, cost
+
+
+def _sample_chunk(x, w, offset, state, key, ell, cost):
+    return state, chunk_sample(x, state, key=key, oversampling=ell, cost=cost,
+                               row_offset=offset, sample_weight=w)
+
+
+def _weights_chunk(x, w, offset, state, n_candidates):
+    return state, chunk_candidate_weights(state, n_candidates, w)
+
+
+def kmeans_parallel(backend, n_clusters, *, seed, shift, oversampling_factor=2.0, rounds=2,
+                    n_trials=5):
+    """k-means|| initial centres (uncentred), shape (n_clusters, d), float64.
+
+    Parameters
+    ----------
+    backend : LocalBackend or DaskBackend
+    n_clusters : int
+    seed : int
+    shift : ndarray of shape (d,)
+    oversampling_factor : float, default 2.0
+        ``l / k``.
+    rounds : int, default 2
+        Sampling rounds; Bahmani et al. and Spark find a few enough at ``l = 2k``.
+    n_trials : int, default 5
+        Reclusterings of the candidates; the lowest weighted cost wins.
+    """
+    ell = oversampling_factor * n_clusters
+    first, _ = uniform_rows(backend, 1, seed=seed, stream=0)
+    candidates = [first]
+    state, cost = backend.reduce_with_state(_update_chunk, _sum, None,
+                                            args=(first, shift, 0), phase="init-round-0")
+    n_candidates = 1
+    round_no = 0
+    # extra rounds only when too few candidates came out (tiny data, heavy duplication)
+    while round_no < rounds or (n_candidates < n_clusters and round_no < rounds + 5):
+        round_no += 1
+        if cost <= 0:
+            break
+        key = stream_key(seed, round_no)
+        old_state = state
+        state, (rows, _) = backend.reduce_with_state(
+            _sample_chunk, _concat, state, args=(key, ell, cost),
+            phase=f"init-round-{round_no}-sample")
+        if rows.shape[0] == 0:
+            continue
+        candidates.append(rows)
+        state, cost = backend.reduce_with_state(
+            _update_chunk, _sum, state, args=(rows, shift, n_candidates),
+            phase=f"init-round-{round_no}")
+        backend.release(old_state)
+        n_candidates += rows.shape[0]
+    candidates = np.concatenate(candidates)
+    state_w, weights = backend.reduce_with_state(_weights_chunk, _sum, state,
+                                                 args=(n_candidates,), phase="init-weights")
+    backend.release(state)
+    logger.info("k-means||: %d candidates after %d rounds", n_candidates, round_no)
+    if candidates.shape[0] < n_clusters:
+        # fewer candidates than clusters: top up with uniformly chosen rows
+        extra, _ = uniform_rows(backend, n_clusters, seed=seed, stream=10_000)
+        return np.concatenate([candidates, extra])[:n_clusters]
+    rng = np.random.default_rng(stream_key(seed, 20_000))
+    return recluster(candidates, weights, n_clusters, rng=rng, shift=shift, n_trials=n_trials)
+
+
+def kmeans_plusplus_init(backend, n_clusters, *, seed, shift, sample_weight_local=None):
+    """k-means++ initial centres, shape (n_clusters, d).
+
+    On in-memory data it runs on all rows, as scikit-learn does. On a Dask array it runs on
+    a uniform sample of at most ``PLUSPLUS_SAMPLE_ROWS`` rows (one pass to draw it).
+    """
+    rng = np.random.default_rng(stream_key(seed, 30_000))
+    if not backend.is_dask:
+        centers, _ = kmeans_plusplus(backend.X, n_clusters, rng=rng,
+                                     sample_weight=backend.sample_weight, shift=shift)
+        return centers
+    rows, _ = uniform_rows(backend, max(PLUSPLUS_SAMPLE_ROWS, n_clusters), seed=seed,
+                           stream=30_001)
+    centers, _ = kmeans_plusplus(rows, n_clusters, rng=rng, shift=shift)
+    return centers
+
+
+def random_init(backend, n_clusters, *, seed):
+    """``n_clusters`` distinct rows chosen uniformly, shape (n_clusters, d)."""
+    rows, _ = uniform_rows(backend, n_clusters, seed=seed, stream=40_000)
+    return rows

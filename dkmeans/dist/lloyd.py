@@ -1,0 +1,117 @@
+"""The Lloyd driver: one pass and one compute per iteration, on any backend.
+
+Each iteration sends the current centres into the graph once (as one key), every chunk
+returns its partial sums, a fixed tree combines them, and the client finalises the new centres.
+Several restarts (``n_groups``) iterate side by side in the same pass until each converges.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+
+from dkmeans.kernels.moments import chunk_moments, combine_moments
+from dkmeans.kernels.partials import chunk_partials, combine_partials, finalize_centers
+from dkmeans.results import IterationRecord
+
+logger = logging.getLogger(__name__)
+
+
+def _moments_chunk(x, w, offset):
+    return chunk_moments(x, offset)
+
+
+def _lloyd_chunk(x, w, offset, centers, shift):
+    return chunk_partials(x, centers, shift, w, row_offset=offset)
+
+
+def data_moments(backend):
+    """One pass: per-feature mean and variance, and the count of non-finite rows.
+
+    Returns
+    -------
+    Moments
+    """
+    return backend.reduce(_moments_chunk, combine_moments, phase="moments")
+
+
+def lloyd(backend, centers, *, shift, tol, max_iter, on_iteration=None, run_offset=0):
+    """Lloyd iterations from given centres until each restart converges.
+
+    Convergence follows scikit-learn: a restart stops when its centres no longer move
+    (labels unchanged, hence identical sums) or when the total squared centre shift is at most
+    ``tol`` (already scaled by the mean feature variance).
+
+    Parameters
+    ----------
+    backend : LocalBackend or DaskBackend
+    centers : ndarray of shape (n_groups, k, d)
+        Starting centres in centred coordinates.
+    shift : ndarray of shape (d,)
+        The data mean.
+    tol : float
+        Absolute tolerance on the total squared centre shift.
+    max_iter : int
+    on_iteration : callable, optional
+        Called with an :class:`IterationRecord` after every iteration of every restart.
+    run_offset : int
+        Added to the restart index in the records.
+
+    Returns
+    -------
+    centers : ndarray of shape (n_groups, k, d), centred
+    n_iter : ndarray of shape (n_groups,), int
+    converged : ndarray of shape (n_groups,), bool
+    """
+    centers = np.array(centers, dtype=np.float64)
+    n_groups = centers.shape[0]
+    n_iter = np.zeros(n_groups, dtype=np.int64)
+    converged = np.zeros(n_groups, dtype=bool)
+    active = np.arange(n_groups)
+    for iteration in range(1, max_iter + 1):
+        started = time.perf_counter()
+        current = centers[active]
+        # the one synchronisation of the iteration: the new centres need every chunk's sums
+        partials = backend.reduce(_lloyd_chunk, combine_partials, args=(current, shift),
+                                  phase="lloyd")
+        new, moved, n_empty = finalize_centers(partials, current)
+        seconds = time.perf_counter() - started
+        centers[active] = new
+        n_iter[active] = iteration
+        done = np.zeros(len(active), dtype=bool)
+        for pos, group in enumerate(active):
+            record = IterationRecord("lloyd", iteration, float(partials.inertia[pos]),
+                                     float(moved[pos]), int(n_empty[pos]), seconds,
+                                     int(group) + run_offset)
+            logger.debug("lloyd run %d iteration %d: inertia %.6g, shift %.3g",
+                         record.run, iteration, record.inertia, record.center_shift)
+            if on_iteration is not None:
+                on_iteration(record)
+            done[pos] = moved[pos] <= tol
+        converged[active[done]] = True
+        active = active[~done]
+        if len(active) == 0:
+            break
+    return centers, n_iter, converged
+
+
+def _assign_chunk(x, w, offset, centers, shift):
+    return chunk_partials(x, centers, shift, w, row_offset=offset, n_far=0)
+
+
+def final_inertia(backend, centers, *, shift):
+    """One pass: the inertia of every restart's centres (the final E-step's cost).
+
+    Parameters
+    ----------
+    centers : ndarray of shape (n_groups, k, d), centred
+
+    Returns
+    -------
+    ndarray of shape (n_groups,), float64
+    """
+    partials = backend.reduce(_assign_chunk, combine_partials, args=(centers, shift),
+                              phase="inertia")
+    return partials.inertia

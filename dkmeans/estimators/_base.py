@@ -1,0 +1,114 @@
+"""What every dkmeans estimator shares: parameters, repr, fitted-state checks, tags.
+
+Written to scikit-learn's conventions (``__init__`` only stores its arguments; fitted
+attributes end in ``_``) without making scikit-learn a runtime dependency.
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+
+import numpy as np
+
+from dkmeans.errors import NotFittedError
+
+
+class ClusterEstimator:
+    """Base of the k-means estimators: ``get_params``/``set_params``, repr and tags."""
+
+    _estimator_type = "clusterer"
+
+    @classmethod
+    def _get_param_names(cls):
+        signature = inspect.signature(cls.__init__)
+        return sorted(p.name for p in signature.parameters.values()
+                      if p.name != "self" and p.kind != p.VAR_KEYWORD)
+
+    def get_params(self, deep=True):
+        """Parameters of this estimator, as a dict."""
+        return {name: getattr(self, name) for name in self._get_param_names()}
+
+    def set_params(self, **params):
+        """Set parameters; returns ``self``."""
+        valid = self._get_param_names()
+        for key, value in params.items():
+            if key not in valid:
+                raise ValueError(
+                    f"Invalid parameter {key!r} for estimator {type(self).__name__}. "
+                    f"Valid parameters are: {valid!r}.")
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self):
+        defaults = {p.name: p.default for p in
+                    inspect.signature(type(self).__init__).parameters.values()}
+        changed = []
+        for name in self._get_param_names():
+            value = getattr(self, name)
+            default = defaults.get(name, inspect.Parameter.empty)
+            if isinstance(value, np.ndarray) or isinstance(default, np.ndarray):
+                same = False
+            else:
+                try:
+                    same = bool(value == default)
+                except Exception:  # noqa: BLE001 - odd objects compare badly
+                    same = False
+            if not same:
+                text = "array(...)" if isinstance(value, np.ndarray) else repr(value)
+                changed.append(f"{name}={text}")
+        return f"{type(self).__name__}({', '.join(changed)})"
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "cluster_centers_")
+
+    def _check_fitted(self):
+        if not hasattr(self, "cluster_centers_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
+                "appropriate arguments before using this estimator.")
+
+    def __sklearn_tags__(self):
+        # Only scikit-learn's own tooling calls this, so scikit-learn is importable here.
+        from sklearn.utils import InputTags, Tags, TargetTags, TransformerTags
+
+        return Tags(
+            estimator_type="clusterer",
+            target_tags=TargetTags(required=False),
+            transformer_tags=TransformerTags(preserves_dtype=["float64", "float32"]),
+            input_tags=InputTags(sparse=False, allow_nan=False, two_d_array=True),
+            non_deterministic=False,
+        )
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the ``transform`` outputs: ``<classname><i>`` for each cluster."""
+        self._check_fitted()
+        prefix = type(self).__name__.lower()
+        return np.asarray([f"{prefix}{i}" for i in range(self.cluster_centers_.shape[0])],
+                          dtype=object)
+
+
+def check_int(name, value, owner, *, low=None, allow=()):
+    """Validate an integer parameter with scikit-learn's message."""
+    if value in allow and isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or (
+            low is not None and value < low):
+        expected = f"an int in the range [{low}, inf)" if low is not None else "an int"
+        if allow:
+            expected += " or " + " or ".join(repr(a) for a in allow)
+        raise ValueError(f"The '{name}' parameter of {owner} must be {expected}. "
+                         f"Got {value!r} instead.")
+    return int(value)
+
+
+def check_float(name, value, owner, *, low=None, low_open=False):
+    """Validate a real parameter with scikit-learn's message."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if not ok:
+        bracket = "(" if low_open else "["
+        raise ValueError(f"The '{name}' parameter of {owner} must be a float in the range "
+                         f"{bracket}{low}, inf). Got {value!r} instead.")
+    return float(value)

@@ -1,0 +1,196 @@
+"""Compiled inner loops (numba, ``nogil`` so several threads can run them at once).
+
+Only loops that NumPy cannot express in one pass live here; the BLAS product that dominates the
+cost is done by NumPy in the callers, one cache-sized row block at a time.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+# Reassociation lets the per-row reductions vectorise; NaN/inf semantics are kept because
+# ``inf`` seeds the argmin and the input is checked for non-finite values before any fit.
+_JIT = dict(nopython=True, nogil=True, cache=True,
+            fastmath={"reassoc", "contract", "nsz", "arcp"})
+
+
+@numba.jit(**_JIT)
+def accumulate_block(
+    x, shift, dot, center_terms, weights, n_groups, n_clusters, row0,
+    sums, counts, inertia, far_d2, far_local, far_label, far_min_pos,
+    labels, min_d2, want_labels,
+):
+    """Assign each row of a block to its nearest centre and accumulate the partial sums.
+
+    Sums are accumulated over the block in the data's dtype (the block is at most a few
+    thousand rows) and added to the float64 totals once per block: that keeps the inner loop
+    vectorised at float32 width while the totals stay float64.
+
+    Parameters
+    ----------
+    x : ndarray of shape (b, d)
+        Rows of the block, uncentred.
+    shift : ndarray of shape (d,), same dtype as ``x``
+        The data mean; the loop works on ``x - shift`` formed on the fly.
+    dot : ndarray of shape (b, n_groups * n_clusters)
+        ``x @ centers.T`` for all groups' centred centres side by side.
+    center_terms : ndarray of shape (n_groups * n_clusters,), float64
+        ``|c|^2 + 2 shift.c`` per centred centre ``c``, so that
+        ``|x - shift - c|^2 = |x - shift|^2 + center_terms - 2 x.c``.
+    weights : ndarray of shape (b,), float64
+    n_groups, n_clusters : int
+        Restarts run side by side, and centres per restart.
+    row0 : int
+        Index of the block's first row within the chunk (for the far-row buffer).
+    sums : ndarray of shape (n_groups, n_clusters, d), float64, updated in place
+    counts : ndarray of shape (n_groups, n_clusters), float64, updated in place
+    inertia : ndarray of shape (n_groups,), float64, updated in place
+    far_d2, far_local, far_label : ndarray of shape (n_groups, m), updated in place
+        The ``m`` rows farthest from their centre so far (squared distance, chunk-local row,
+        assigned centre), used to repair empty clusters; ``far_min_pos[g]`` is the slot
+        holding the smallest.
+    labels, min_d2 : ndarray of shape (n_groups, b)
+        Written only when ``want_labels``.
+    """
+    b, d = x.shape
+    m = far_d2.shape[1]
+    acc = np.zeros((n_groups, n_clusters, d), dtype=x.dtype)
+    xc = np.empty(d, dtype=x.dtype)
+    for i in range(b):
+        xn = np.float64(0.0)
+        for f in range(d):
+            xc[f] = x[i, f] - shift[f]
+            xn += np.float64(xc[f]) * np.float64(xc[f])
+        w = weights[i]
+        wx = x.dtype.type(w)
+        for g in range(n_groups):
+            base = g * n_clusters
+            best = np.inf
+            best_j = 0
+            for j in range(n_clusters):
+                # only -2 x.c + |c|^2 decides the argmin; |x|^2 is added once after
+                v = center_terms[base + j] - 2.0 * np.float64(dot[i, base + j])
+                if v < best:
+                    best = v
+                    best_j = j
+            d2 = xn + best
+            if d2 < 0.0:  # cancellation can make a tiny distance negative
+                d2 = 0.0
+            for f in range(d):
+                acc[g, best_j, f] += wx * xc[f]
+            counts[g, best_j] += w
+            inertia[g] += w * d2
+            if want_labels:
+                labels[g, i] = best_j
+                min_d2[g, i] = d2
+            if m > 0:
+                p = far_min_pos[g]
+                if d2 > far_d2[g, p]:
+                    far_d2[g, p] = d2
+                    far_local[g, p] = row0 + i
+                    far_label[g, p] = best_j
+                    # rescan for the new smallest slot: rare once the buffer is warm
+                    q = 0
+                    for s in range(1, m):
+                        if far_d2[g, s] < far_d2[g, q]:
+                            q = s
+                    far_min_pos[g] = q
+    for g in range(n_groups):
+        for j in range(n_clusters):
+            for f in range(d):
+                sums[g, j, f] += acc[g, j, f]
+
+
+@numba.jit(**_JIT)
+def nearest_block(dot, center_norms, xn, offset, best_d2, best_idx):
+    """Update per-row nearest-centre distances with a new set of centres.
+
+    Parameters
+    ----------
+    dot : ndarray of shape (b, c)
+        ``xc @ new_centers.T``.
+    center_norms : ndarray of shape (c,), float64
+    xn : ndarray of shape (b,), float64
+        Squared norms of the centred rows.
+    offset : int
+        Index of the first new centre among all centres so far.
+    best_d2 : ndarray of shape (b,), updated in place
+        Squared distance to the nearest centre so far (``inf`` before any).
+    best_idx : ndarray of shape (b,), int32 or int64, updated in place
+    """
+    b, c = dot.shape
+    for i in range(b):
+        cur = best_d2[i]
+        cur_j = best_idx[i]
+        for j in range(c):
+            v = xn[i] + center_norms[j] - 2.0 * np.float64(dot[i, j])
+            if v < 0.0:
+                v = 0.0
+            if v < cur:
+                cur = v
+                cur_j = offset + j
+        best_d2[i] = cur
+        best_idx[i] = cur_j
+
+
+@numba.jit(**_JIT)
+def row_sq_norms(xc, out):
+    """``out[i] = sum(xc[i] ** 2)`` in float64. xc (b, d), out (b,)."""
+    b, d = xc.shape
+    for i in range(b):
+        s = 0.0
+        for f in range(d):
+            v = np.float64(xc[i, f])
+            s += v * v
+        out[i] = s
+
+
+@numba.jit(**_JIT)
+def finite_moments(x, out_sum, out_m2, row_finite):
+    """Per-feature mean and centred sum of squares over the finite rows of a chunk.
+
+    Two passes over the chunk (mean, then squared deviations) for accuracy in float64.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n, d)
+    out_sum : ndarray of shape (d,), float64
+        Receives the mean of the finite rows (zeros if none).
+    out_m2 : ndarray of shape (d,), float64
+        Receives the sum of squared deviations from that mean.
+    row_finite : ndarray of shape (n,), bool
+        Receives whether each row is entirely finite.
+
+    Returns
+    -------
+    int
+        Number of finite rows.
+    """
+    n, d = x.shape
+    count = 0
+    for f in range(d):
+        out_sum[f] = 0.0
+        out_m2[f] = 0.0
+    for i in range(n):
+        ok = True
+        for f in range(d):
+            v = np.float64(x[i, f])
+            if not (v - v == 0.0):  # false for NaN and +-inf
+                ok = False
+                break
+        row_finite[i] = ok
+        if ok:
+            count += 1
+            for f in range(d):
+                out_sum[f] += np.float64(x[i, f])
+    if count == 0:
+        return 0
+    for f in range(d):
+        out_sum[f] /= count
+    for i in range(n):
+        if row_finite[i]:
+            for f in range(d):
+                dv = np.float64(x[i, f]) - out_sum[f]
+                out_m2[f] += dv * dv
+    return count

@@ -1,0 +1,84 @@
+"""Nearest-centre assignment and distances for one chunk, in cache-sized row blocks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dkmeans.kernels._compiled import nearest_block, row_sq_norms
+from dkmeans.kernels.partials import block_rows_for
+
+
+def _prepare(X, centers, shift):
+    X = np.ascontiguousarray(X)
+    dtype = X.dtype
+    centers64 = np.asarray(centers, dtype=np.float64)
+    shift64 = np.zeros(X.shape[1]) if shift is None else np.asarray(shift, dtype=np.float64)
+    centered = centers64 - shift64
+    return X, dtype, shift64, centered
+
+
+def nearest_centers(X, centers, *, shift=None, best_d2=None, best_idx=None, offset=0):
+    """Index of and squared distance to the nearest centre of every row.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    centers : ndarray of shape (c, d)
+        Centres in the same (uncentred) coordinates as ``X``.
+    shift : ndarray of shape (d,), optional
+        Point subtracted from rows and centres before the expansion, to avoid cancellation;
+        typically the data mean. Default: the origin.
+    best_d2 : ndarray of shape (n,), float64, optional
+        Distances to earlier centres, to be improved on (updated in place); default ``inf``.
+    best_idx : ndarray of shape (n,), int64, optional
+        Indices matching ``best_d2`` (updated in place).
+    offset : int, default 0
+        Index given to ``centers[0]`` among all centres (for incremental updates).
+
+    Returns
+    -------
+    best_idx : ndarray of shape (n,), int64
+    best_d2 : ndarray of shape (n,), float64
+    """
+    X, dtype, shift64, centered = _prepare(X, centers, shift)
+    n, d = X.shape
+    if best_d2 is None:
+        best_d2 = np.full(n, np.inf)
+        best_idx = np.zeros(n, dtype=np.int64)
+    c = centered.shape[0]
+    centers_t = np.ascontiguousarray(centered.T, dtype=dtype)
+    terms = np.einsum("ij,ij->i", centered, centered) + 2.0 * (centered @ shift64)
+    shift_x = shift64.astype(dtype)
+    block = block_rows_for(d, c, dtype.itemsize)
+    dot = np.empty((block, c), dtype=dtype)
+    xn = np.empty(block)
+    xc = np.empty((block, d), dtype=dtype)
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        b = stop - start
+        np.matmul(X[start:stop], centers_t, out=dot[:b])
+        np.subtract(X[start:stop], shift_x, out=xc[:b])
+        row_sq_norms(xc[:b], xn[:b])
+        nearest_block(dot[:b], terms, xn[:b], offset, best_d2[start:stop], best_idx[start:stop])
+    return best_idx, best_d2
+
+
+def squared_distances(X, centers, *, shift=None):
+    """Squared Euclidean distances from every row to every centre.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    centers : ndarray of shape (k, d)
+    shift : ndarray of shape (d,), optional
+        As in :func:`nearest_centers`.
+
+    Returns
+    -------
+    ndarray of shape (n, k), float64
+    """
+    X, dtype, shift64, centered = _prepare(X, centers, shift)
+    xc = X.astype(np.float64) - shift64
+    d2 = (np.einsum("ij,ij->i", xc, xc)[:, None] - 2.0 * (xc @ centered.T)
+          + np.einsum("ij,ij->i", centered, centered)[None, :])
+    return np.maximum(d2, 0.0, out=d2)

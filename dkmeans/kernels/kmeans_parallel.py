@@ -1,0 +1,160 @@
+"""Per-chunk steps of k-means|| (Bahmani et al. 2012, "Scalable K-Means++").
+
+Each round samples every row independently with probability ``min(1, l * w * D(x)^2 / phi)``;
+rows keep their distance to the nearest candidate so far (and its index) between rounds, so a
+round only measures against the new candidates. The candidates are then weighted by the rows
+nearest to them and reclustered in memory.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dkmeans.kernels.distances import nearest_centers
+from dkmeans.kernels.partials import chunk_partials, finalize_centers
+from dkmeans.kernels.random import keyed_uniform
+from dkmeans.kernels.seeding import kmeans_plusplus
+
+
+def chunk_update_nearest(X, new_candidates, state, *, shift, offset, sample_weight=None):
+    """Improve each row's nearest-candidate distance with new candidates.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    new_candidates : ndarray of shape (c, d)
+    state : tuple (best_d2 (n,) float64, best_idx (n,) int64) or None
+        From the previous round; ``None`` before the first.
+    shift : ndarray of shape (d,)
+    offset : int
+        Index of ``new_candidates[0]`` among all candidates.
+    sample_weight : ndarray of shape (n,), optional
+
+    Returns
+    -------
+    state : tuple (best_d2, best_idx)
+        New arrays (the inputs are not modified).
+    cost : float
+        ``sum(w * best_d2)`` over the chunk.
+    """
+    if state is None:
+        best_d2 = best_idx = None
+    else:
+        best_d2, best_idx = state[0].copy(), state[1].copy()
+    best_idx, best_d2 = nearest_centers(X, new_candidates, shift=shift, best_d2=best_d2,
+                                        best_idx=best_idx, offset=offset)
+    w = 1.0 if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    return (best_d2, best_idx), float(np.sum(w * best_d2))
+
+
+def chunk_sample(X, state, *, key, oversampling, cost, row_offset, sample_weight=None):
+    """Rows of a chunk sampled for one k-means|| round.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    state : tuple (best_d2 (n,), best_idx (n,))
+    key : numpy.uint64
+        Keyed-draw stream of this round.
+    oversampling : float
+        Expected number of rows sampled over the whole data (``l``).
+    cost : float
+        ``phi``: total weighted cost over the whole data.
+    row_offset : int
+    sample_weight : ndarray of shape (n,), optional
+
+    Returns
+    -------
+    rows : ndarray of shape (s, d), float64
+    index : ndarray of shape (s,), int64
+        Global row indices, ascending.
+    """
+    best_d2 = state[0]
+    w = 1.0 if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+    u = keyed_uniform(key, row_offset, X.shape[0])
+    if cost > 0:
+        picked = np.flatnonzero(u * cost < oversampling * w * best_d2)
+    else:
+        picked = np.empty(0, dtype=np.int64)
+    return np.asarray(X[picked], dtype=np.float64), picked.astype(np.int64) + row_offset
+
+
+def chunk_candidate_weights(state, n_candidates, sample_weight=None):
+    """Weight of each candidate: the total weight of the chunk's rows nearest to it.
+
+    Parameters
+    ----------
+    state : tuple (best_d2 (n,), best_idx (n,))
+    n_candidates : int
+    sample_weight : ndarray of shape (n,), optional
+
+    Returns
+    -------
+    ndarray of shape (n_candidates,), float64
+    """
+    return np.bincount(state[1], weights=sample_weight, minlength=n_candidates).astype(np.float64)
+
+
+def weighted_lloyd(X, weights, centers, *, shift, max_iter=100, tol=0.0):
+    """Plain weighted Lloyd on rows held in memory (the reclustering of candidates).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d), float64
+    weights : ndarray of shape (n,)
+    centers : ndarray of shape (k, d)
+        Starting centres (uncentred).
+    shift : ndarray of shape (d,)
+    max_iter : int
+    tol : float
+        Stop when the total squared centre shift is at most ``tol``.
+
+    Returns
+    -------
+    centers : ndarray of shape (k, d)
+    cost : float
+        Weighted cost of the returned centres.
+    """
+    current = (np.asarray(centers, dtype=np.float64) - shift)[None]
+    for _ in range(max_iter):
+        partials = chunk_partials(X, current, shift, weights)
+        current, moved, _ = finalize_centers(partials, current)
+        if moved[0] <= tol:
+            break
+    final = chunk_partials(X, current, shift, weights)
+    return current[0] + shift, float(final.inertia[0])
+
+
+def recluster(candidates, weights, n_clusters, *, rng, shift, n_trials=5):
+    """Reduce weighted candidates to ``n_clusters`` centres, keeping the best of several tries.
+
+    Each try is weighted k-means++ followed by weighted Lloyd; the try with the lowest weighted
+    cost wins. The candidates are few (about ``l * rounds``), so several tries cost little and
+    buy the robustness of restarts for the price of one pass over the data.
+
+    Parameters
+    ----------
+    candidates : ndarray of shape (c, d), float64
+    weights : ndarray of shape (c,)
+    n_clusters : int
+    rng : numpy.random.Generator
+    shift : ndarray of shape (d,)
+    n_trials : int, default 5
+
+    Returns
+    -------
+    ndarray of shape (n_clusters, d), float64
+    """
+    keep = weights > 0
+    if keep.sum() >= n_clusters:
+        candidates, weights = candidates[keep], weights[keep]
+    if candidates.shape[0] <= n_clusters:
+        return candidates[:n_clusters].copy()
+    best_cost, best_centers = np.inf, None
+    for _ in range(n_trials):
+        seeds, _ = kmeans_plusplus(candidates, n_clusters, rng=rng, sample_weight=weights,
+                                   shift=shift)
+        centers, cost = weighted_lloyd(candidates, weights, seeds, shift=shift)
+        if cost < best_cost:
+            best_cost, best_centers = cost, centers
+    return best_centers

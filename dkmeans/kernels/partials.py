@@ -1,0 +1,248 @@
+"""One Lloyd pass over one chunk as map + reduce: ``chunk_partials`` → ``combine_partials`` → ``finalize_centers``.
+
+Everything here works in *centred* coordinates: centres are given relative to the data mean
+``shift`` and sums are accumulated over ``x - shift``, so the expansion
+``|x - shift|^2 - 2 (x - shift).c + |c|^2`` never cancels catastrophically on data far from the
+origin. The BLAS product is taken on the raw rows (no centred copy of the data is made, not even
+per block); the constant ``2 shift.c`` is folded into the centre terms.
+Several restarts (``n_groups``) share each pass: their centres are stacked into one BLAS product.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dkmeans.kernels._compiled import accumulate_block
+
+#: Bytes of one row block (rows + their dot products) meant to stay in the L2 cache.
+BLOCK_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Partials:
+    """The partial contribution of some rows to one Lloyd iteration.
+
+    Attributes
+    ----------
+    sums : ndarray of shape (n_groups, n_clusters, n_features), float64
+        Weighted sums of the centred rows assigned to each centre.
+    counts : ndarray of shape (n_groups, n_clusters), float64
+        Sum of weights assigned to each centre.
+    inertia : ndarray of shape (n_groups,), float64
+        Weighted sum of squared distances to the assigned centre.
+    far_d2 : ndarray of shape (n_groups, m), float64
+        Squared distances of the ``m`` rows farthest from their centre, largest first;
+        ``-inf`` pads unused slots.
+    far_index : ndarray of shape (n_groups, m), int64
+        Global row index of those rows (``-1`` for padding); ties break on the lower index.
+    far_rows : ndarray of shape (n_groups, m, n_features), float64
+        The centred rows themselves.
+    far_weight : ndarray of shape (n_groups, m), float64
+    far_label : ndarray of shape (n_groups, m), int64
+        The centre each far row is assigned to.
+    n_rows : int
+    """
+
+    sums: np.ndarray
+    counts: np.ndarray
+    inertia: np.ndarray
+    far_d2: np.ndarray
+    far_index: np.ndarray
+    far_rows: np.ndarray
+    far_weight: np.ndarray
+    far_label: np.ndarray
+    n_rows: int
+
+
+def block_rows_for(n_features, n_centers, itemsize):
+    """Rows per block so that a block of rows and its dot products fit ``BLOCK_BYTES``."""
+    per_row = (n_features + n_centers) * itemsize
+    return int(min(4096, max(64, BLOCK_BYTES // per_row)))
+
+
+def _as_weights(sample_weight, n):
+    if sample_weight is None:
+        return np.ones(n, dtype=np.float64)
+    return np.ascontiguousarray(sample_weight, dtype=np.float64)
+
+
+def chunk_partials(X, centers, shift, sample_weight=None, *, n_far=None, row_offset=0,
+                   return_labels=False):
+    """Assign the rows of one chunk and return their partial sums.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d), float32 or float64
+        The chunk, uncentred. Not modified.
+    centers : ndarray of shape (n_groups, k, d)
+        Centres in centred coordinates.
+    shift : ndarray of shape (d,)
+        The data mean subtracted from every row.
+    sample_weight : ndarray of shape (n,), optional
+    n_far : int, optional
+        Far rows kept per group for empty-cluster repair; default ``k``.
+    row_offset : int, default 0
+        Global index of the chunk's first row.
+    return_labels : bool, default False
+        Also return labels and squared distances.
+
+    Returns
+    -------
+    partials : Partials
+    labels : ndarray of shape (n_groups, n), int32
+        Only when ``return_labels``.
+    min_d2 : ndarray of shape (n_groups, n), float64
+        Only when ``return_labels``.
+    """
+    X = np.asarray(X)
+    n, d = X.shape
+    n_groups, k, _ = centers.shape
+    dtype = X.dtype
+    m = min(k if n_far is None else n_far, n)
+    weights = _as_weights(sample_weight, n)
+    flat = np.ascontiguousarray(centers.reshape(n_groups * k, d), dtype=dtype)
+    centers_t = np.ascontiguousarray(flat.T)
+    flat64 = centers.reshape(n_groups * k, d).astype(np.float64)
+    shift = np.asarray(shift, dtype=dtype)
+    center_terms = np.einsum("ij,ij->i", flat64, flat64) + 2.0 * (flat64 @ shift.astype(np.float64))
+
+    sums = np.zeros((n_groups, k, d))
+    counts = np.zeros((n_groups, k))
+    inertia = np.zeros(n_groups)
+    far_d2 = np.full((n_groups, m), -np.inf)
+    far_local = np.full((n_groups, m), -1, dtype=np.int64)
+    far_label = np.zeros((n_groups, m), dtype=np.int64)
+    far_min_pos = np.zeros(n_groups, dtype=np.int64)
+    if return_labels:
+        labels = np.empty((n_groups, n), dtype=np.int32)
+        min_d2 = np.empty((n_groups, n), dtype=np.float64)
+    else:
+        labels = np.empty((n_groups, 0), dtype=np.int32)
+        min_d2 = np.empty((n_groups, 0), dtype=np.float64)
+
+    block = block_rows_for(d, n_groups * k, dtype.itemsize)
+    dot_buf = np.empty((block, n_groups * k), dtype=dtype)
+    if not X.flags.c_contiguous:
+        X = np.ascontiguousarray(X)
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        dot = dot_buf[: stop - start]
+        np.matmul(X[start:stop], centers_t, out=dot)
+        accumulate_block(
+            X[start:stop], shift, dot, center_terms, weights[start:stop], n_groups, k, start,
+            sums, counts, inertia, far_d2, far_local, far_label, far_min_pos,
+            labels[:, start:stop], min_d2[:, start:stop], return_labels,
+        )
+
+    partials = _pack_far(X, shift, weights, sums, counts, inertia, far_d2, far_local,
+                         far_label, row_offset, n)
+    if return_labels:
+        return partials, labels, min_d2
+    return partials
+
+
+def _pack_far(X, shift, weights, sums, counts, inertia, far_d2, far_local, far_label,
+              row_offset, n):
+    """Sort the far-row buffers (largest first) and gather their rows."""
+    n_groups, m = far_d2.shape
+    d = X.shape[1]
+    order = np.lexsort((far_local, -far_d2), axis=-1) if m else np.zeros((n_groups, 0), int)
+    far_d2 = np.take_along_axis(far_d2, order, axis=1)
+    far_local = np.take_along_axis(far_local, order, axis=1)
+    far_label = np.take_along_axis(far_label, order, axis=1)
+    valid = far_local >= 0
+    safe = np.where(valid, far_local, 0)
+    far_rows = X[safe.ravel()].astype(np.float64).reshape(n_groups, m, d) - shift
+    far_rows[~valid] = 0.0
+    far_weight = np.where(valid, weights[safe], 0.0)
+    far_index = np.where(valid, far_local + row_offset, -1)
+    return Partials(sums, counts, inertia, far_d2, far_index, far_rows, far_weight,
+                    far_label, n)
+
+
+def combine_partials(parts):
+    """Merge partials of disjoint row sets, in the given order (associative).
+
+    Parameters
+    ----------
+    parts : sequence of Partials
+
+    Returns
+    -------
+    Partials
+    """
+    parts = list(parts)
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    sums = first.sums.copy()
+    counts = first.counts.copy()
+    inertia = first.inertia.copy()
+    for p in parts[1:]:
+        sums += p.sums
+        counts += p.counts
+        inertia += p.inertia
+    m = max(p.far_d2.shape[1] for p in parts)
+    far_d2 = np.concatenate([p.far_d2 for p in parts], axis=1)
+    far_index = np.concatenate([p.far_index for p in parts], axis=1)
+    # largest distance first, then lowest global row: the same choice whatever the chunking
+    order = np.lexsort((np.where(far_index < 0, np.iinfo(np.int64).max, far_index), -far_d2),
+                       axis=-1)[:, :m]
+    pick = lambda name: np.take_along_axis(  # noqa: E731
+        np.concatenate([getattr(p, name) for p in parts], axis=1), order, axis=1)
+    far_rows = np.take_along_axis(np.concatenate([p.far_rows for p in parts], axis=1),
+                                  order[:, :, None], axis=1)
+    return Partials(sums, counts, inertia, pick("far_d2"), pick("far_index"), far_rows,
+                    pick("far_weight"), pick("far_label"), sum(p.n_rows for p in parts))
+
+
+def finalize_centers(partials, old_centers):
+    """Turn reduced partials into new centres, relocating empty clusters.
+
+    An empty cluster takes the row farthest from its centre that no other empty cluster took
+    (scikit-learn's rule); that row's weight moves out of its old cluster.
+
+    Parameters
+    ----------
+    partials : Partials
+        Reduced over all rows.
+    old_centers : ndarray of shape (n_groups, k, d), float64
+        Centred centres the partials were computed with; a centre with no weight and no far
+        row to take keeps its old position.
+
+    Returns
+    -------
+    centers : ndarray of shape (n_groups, k, d), float64
+    center_shift : ndarray of shape (n_groups,), float64
+        Sum over centres of the squared distance moved.
+    n_empty : ndarray of shape (n_groups,), int64
+    """
+    sums = partials.sums.copy()
+    counts = partials.counts.copy()
+    n_groups, k, _ = sums.shape
+    n_empty = np.zeros(n_groups, dtype=np.int64)
+    relocated = np.zeros((n_groups, k), dtype=bool)
+    new_rows = np.zeros_like(sums)
+    for g in range(n_groups):
+        empty = np.flatnonzero(counts[g] <= 0)
+        n_empty[g] = len(empty)
+        usable = np.flatnonzero(partials.far_index[g] >= 0)
+        for slot, cluster in zip(usable[: len(empty)], empty):
+            row = partials.far_rows[g, slot]
+            w = partials.far_weight[g, slot]
+            old = partials.far_label[g, slot]
+            sums[g, old] -= row * w
+            counts[g, old] -= w
+            new_rows[g, cluster] = row
+            counts[g, cluster] = w
+            relocated[g, cluster] = True
+    centers = old_centers.astype(np.float64, copy=True)
+    filled = counts > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums / np.where(filled, counts, 1.0)[:, :, None]
+    centers[filled & ~relocated] = means[filled & ~relocated]
+    centers[relocated] = new_rows[relocated]
+    shift = ((centers - old_centers) ** 2).sum(axis=(1, 2))
+    return centers, shift, n_empty
