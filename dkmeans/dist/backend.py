@@ -13,13 +13,15 @@ enter the graph once per call, never captured in closures.
 
 from __future__ import annotations
 
+import functools
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import dask
 import dask.array as da
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from dkmeans.dist.graph import graph_from_layer, layer_names, tree_reduce_layer
 
@@ -28,6 +30,31 @@ LOCAL_CHUNK_ROWS = 1 << 16
 
 #: Default maximum fan-in of the tree reduction.
 SPLIT_EVERY = 8
+
+
+_pools = {}
+_pools_lock = threading.Lock()
+
+
+def _thread_pool(n_threads):
+    """A process-wide pool per size: creating threads on every pass costs milliseconds."""
+    with _pools_lock:
+        pool = _pools.get(n_threads)
+        if pool is None:
+            pool = _pools[n_threads] = ThreadPoolExecutor(n_threads,
+                                                          thread_name_prefix="dkmeans")
+        return pool
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    # inspecting the loaded BLAS libraries takes milliseconds: do it once per process
+    return ThreadpoolController()
+
+
+def single_threaded_blas():
+    """Context manager keeping BLAS to one thread while our own threads run the kernels."""
+    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 def _first(pair):
@@ -71,11 +98,10 @@ class LocalBackend:
              states[i] if stateful else None, args)
             for i, s in enumerate(self.slices)
         ]
-        with threadpool_limits(limits=1, user_api="blas"):
+        with single_threaded_blas():
             if self.n_threads == 1 or len(jobs) == 1:
                 return [_apply_packed(*job) for job in jobs]
-            with ThreadPoolExecutor(min(self.n_threads, len(jobs))) as pool:
-                return list(pool.map(lambda job: _apply_packed(*job), jobs))
+            return list(_thread_pool(self.n_threads).map(lambda job: _apply_packed(*job), jobs))
 
     def reduce(self, fn, combine, *, args=(), phase="reduce", split_every=SPLIT_EVERY):
         return _tree_combine_local(self._run(fn, args), combine, split_every)
@@ -162,18 +188,29 @@ class DaskBackend:
     def _dependencies(self):
         return [self.X] + ([self.sample_weight] if self.sample_weight is not None else [])
 
-    def reduce(self, fn, combine, *, args=(), phase="reduce", split_every=None):
+    def reduce_graph(self, fn, combine, *, args=(), phase="reduce", split_every=None):
+        """The graph of :meth:`reduce`, uncomputed.
+
+        Returns
+        -------
+        graph : HighLevelGraph
+        final_key : key
+        """
         names = layer_names(phase)
         dsk = self._chunk_layer(fn, args, None, names, stateful=False)
         keys = [(names["partials"], i) for i in range(self.n_chunks)]
         tree, final = tree_reduce_layer(keys, combine, name=names["combine"],
                                         split_every=split_every or self.split_every)
         dsk.update(tree)
-        graph = graph_from_layer(names["partials"], dsk, self._dependencies())
+        return graph_from_layer(names["partials"], dsk, self._dependencies()), final
+
+    def reduce(self, fn, combine, *, args=(), phase="reduce", split_every=None):
+        graph, final = self.reduce_graph(fn, combine, args=args, phase=phase,
+                                         split_every=split_every)
         client = self._client()
         if client is not None:
             return client.get(graph, final)
-        with threadpool_limits(limits=1, user_api="blas"):
+        with single_threaded_blas():
             return dask.threaded.get(graph, final)
 
     def reduce_with_state(self, fn, combine, state, *, args=(), phase="reduce",
@@ -200,7 +237,7 @@ class DaskBackend:
             futures = client.get(graph, state_keys + [final], sync=False)
             combined = futures[-1].result()
             return futures[:-1], combined
-        with threadpool_limits(limits=1, user_api="blas"):
+        with single_threaded_blas():
             results = dask.threaded.get(graph, state_keys + [final])
         return list(results[:-1]), results[-1]
 

@@ -1,0 +1,139 @@
+"""Lloyd iteration speed against scikit-learn (and dask-ml when installed) and the BLAS floor.
+
+Per-iteration time is measured as ``(t(max_iter=1 + n) - t(max_iter=1)) / n`` from the same
+initial centres with ``tol=0``, for every library alike, so fixed costs (validation, the final
+assignment) cancel out.
+"""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+
+import numpy as np
+
+DATASETS = {
+    "S": dict(rows=1_000_000, features=32, centers=16),
+    "M": dict(rows=4_000_000, features=16, centers=8),
+    "K": dict(rows=200_000, features=64, centers=256),
+}
+ITERATIONS = 20
+
+
+def make_data(name):
+    from sklearn.datasets import make_blobs
+
+    spec = DATASETS[name]
+    X, _ = make_blobs(spec["rows"], n_features=spec["features"], centers=spec["centers"],
+                      random_state=0)
+    X = X.astype(np.float32)
+    init = X[np.random.default_rng(0).choice(len(X), spec["centers"], replace=False)]
+    return X, init
+
+
+def _timed(fit, repeats=2):
+    best = np.inf
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fit()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def per_iteration(make_estimator, X, fit_kwargs=None):
+    """Seconds per Lloyd iteration, fixed costs cancelled."""
+    fit_kwargs = fit_kwargs or {}
+    one = _timed(lambda: make_estimator(1).fit(X, **fit_kwargs))
+    many = _timed(lambda: make_estimator(1 + ITERATIONS).fit(X, **fit_kwargs))
+    return max(many - one, 1e-9) / ITERATIONS
+
+
+def gemm_floor(X, k):
+    """Seconds for one float32 product X @ C.T on all cores, and one read of X."""
+    C = np.ascontiguousarray(X[:k].T)
+    X @ C
+    gemm = min(_timed(lambda: X @ C, repeats=3) for _ in range(1))
+    read = _timed(lambda: X.sum(axis=0), repeats=3)
+    return max(gemm, read)
+
+
+def numpy_peak_ratio(X, init):
+    from dkmeans import KMeans
+
+    tracemalloc.start()
+    KMeans(len(init), init=init, max_iter=5, tol=0).fit(X)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return peak / X.nbytes
+
+
+def run(results, *, cluster_client=None):
+    """Fill ``results['engine']`` with one row per dataset and print a table."""
+    from sklearn.cluster import KMeans as SKKMeans
+
+    from dkmeans import KMeans
+
+    rows = []
+    for name in DATASETS:
+        X, init = make_data(name)
+        k = len(init)
+        row = {"dataset": name, "shape": list(X.shape), "k": k}
+        row["dkmeans_numpy_ms"] = 1e3 * per_iteration(
+            lambda it: KMeans(k, init=init, max_iter=it, tol=0), X)
+        row["sklearn_ms"] = 1e3 * per_iteration(
+            lambda it: SKKMeans(k, init=init, n_init=1, max_iter=it, tol=0), X)
+        row["floor_ms"] = 1e3 * gemm_floor(X, k)
+        started = time.perf_counter()
+        KMeans(k, random_state=0, max_iter=1).fit(X)
+        row["kmeans_parallel_init_s"] = time.perf_counter() - started
+        row["numpy_peak_over_input"] = numpy_peak_ratio(X, init)
+        if cluster_client is not None:
+            row.update(_dask_row(X, init, cluster_client))
+        row["ratio_numpy_vs_sklearn"] = row["dkmeans_numpy_ms"] / row["sklearn_ms"]
+        row["init_in_iterations"] = (row["kmeans_parallel_init_s"] * 1e3
+                                     / row["dkmeans_numpy_ms"])
+        rows.append(row)
+        print(_format(row), flush=True)
+    results["engine"] = rows
+
+
+def _dask_row(X, init, client):
+    import dask.array as da
+    from sklearn.cluster import KMeans as SKKMeans  # noqa: F401
+
+    from dkmeans import KMeans
+
+    k = len(init)
+    n_workers = len(client.scheduler_info()["workers"])
+    Xd = da.from_array(X, chunks=(int(np.ceil(len(X) / (2 * n_workers))), X.shape[1])).persist()
+    client.wait_for_workers(n_workers)
+    out = {"dkmeans_dask_ms": 1e3 * per_iteration(
+        lambda it: KMeans(k, init=init, max_iter=it, tol=0), Xd)}
+    started = time.perf_counter()
+    KMeans(k, random_state=0, max_iter=1).fit(Xd)
+    out["dask_kmeans_parallel_init_s"] = time.perf_counter() - started
+    try:
+        import dask_ml.cluster
+
+        out["dask_ml_ms"] = 1e3 * per_iteration(
+            lambda it: dask_ml.cluster.KMeans(k, init=init, max_iter=it, tol=0), Xd)
+    except ImportError:
+        out["dask_ml_ms"] = None
+    del Xd
+    return out
+
+
+def _format(row):
+    parts = [f"{row['dataset']} {row['shape'][0]}x{row['shape'][1]} k={row['k']}:",
+             f"dkmeans {row['dkmeans_numpy_ms']:.1f} ms/it",
+             f"sklearn {row['sklearn_ms']:.1f} ms/it",
+             f"ratio {row['dkmeans_numpy_ms'] / row['sklearn_ms']:.2f}",
+             f"floor {row['floor_ms']:.1f} ms",
+             f"k-means|| init+1 it {row['kmeans_parallel_init_s']:.2f} s",
+             f"peak/input {row['numpy_peak_over_input']:.2f}"]
+    if "dkmeans_dask_ms" in row:
+        parts.append(f"dask {row['dkmeans_dask_ms']:.1f} ms/it "
+                     f"(ratio {row['dkmeans_dask_ms'] / row['sklearn_ms']:.2f})")
+        if row.get("dask_ml_ms"):
+            parts.append(f"dask-ml {row['dask_ml_ms']:.1f} ms/it")
+    return "  ".join(parts)
