@@ -120,6 +120,10 @@ class LocalBackend:
     def release(self, state):
         """Drop per-chunk state (nothing to do in memory)."""
 
+    def take_rows(self, index):
+        """Rows at the given global indices, shape (len(index), d), float64."""
+        return np.asarray(self.X[np.asarray(index)], dtype=np.float64)
+
 
 def _tree_combine_local(parts, combine, split_every):
     """The same tree as :func:`tree_reduce_layer`, evaluated in process."""
@@ -255,6 +259,14 @@ class DaskBackend:
                                                (self.X.chunks[0],), dtype=dtype)])
             return da.Array(graph, names["partials"] + "-nd", chunks, dtype=dtype)
         return da.Array(graph, names["partials"], chunks, dtype=dtype)
+
+    def take_rows(self, index):
+        """Rows at the given global indices, shape (len(index), d), float64 (one small compute)."""
+        rows = self.X[np.asarray(index)]
+        client = self._client()
+        if client is not None:
+            return np.asarray(client.compute(rows).result(), dtype=np.float64)
+        return np.asarray(rows.compute(scheduler="threads"), dtype=np.float64)
 
     def release(self, state):
         """Let go of per-chunk state futures so the workers can free them."""

@@ -19,7 +19,7 @@ from dkmeans.kernels.kmeans_parallel import (
     chunk_update_nearest,
     recluster,
 )
-from dkmeans.kernels.random import stream_key
+from dkmeans.kernels.random import keyed_index, stream_key
 from dkmeans.kernels.seeding import chunk_smallest_keys, combine_smallest_keys, kmeans_plusplus
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,10 @@ def _sum(parts):
 
 
 def _smallest_chunk(x, w, offset, key, n_keep):
-    return chunk_smallest_keys(x, key, offset, n_keep)
+    draws, rows, index = chunk_smallest_keys(x, key, offset, n_keep)
+    if w is not None:  # rows without weight (e.g. skipped) are never picked
+        draws = np.where(w[index - offset] > 0, draws, np.inf)
+    return draws, rows, index
 
 
 class _SmallestCombine:
@@ -97,7 +100,11 @@ def kmeans_parallel(backend, n_clusters, *, seed, shift, oversampling_factor=2.0
         Reclusterings of the candidates; the lowest weighted cost wins.
     """
     ell = oversampling_factor * n_clusters
-    first, _ = uniform_rows(backend, 1, seed=seed, stream=0)
+    if backend.sample_weight is None:
+        # one keyed draw picks the first centre: no pass over the data
+        first = backend.take_rows([keyed_index(stream_key(seed, 0), backend.n_rows)])
+    else:
+        first, _ = uniform_rows(backend, 1, seed=seed, stream=0)
     candidates = [first]
     state, cost = backend.reduce_with_state(_update_chunk, _sum, None,
                                             args=(first, shift, 0), phase="init-round-0")

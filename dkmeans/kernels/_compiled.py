@@ -194,3 +194,18 @@ def finite_moments(x, out_sum, out_m2, row_finite):
                 dv = np.float64(x[i, f]) - out_sum[f]
                 out_m2[f] += dv * dv
     return count
+
+
+@numba.jit(**_JIT)
+def keyed_uniform_into(key, row_start, out):
+    """``out[i]`` = splitmix64(row_start + i, key) mapped to [0, 1); see ``kernels.random``."""
+    golden = np.uint64(0x9E3779B97F4A7C15)
+    m1 = np.uint64(0xBF58476D1CE4E5B9)
+    m2 = np.uint64(0x94D049BB133111EB)
+    scale = 1.0 / 9007199254740992.0
+    for i in range(out.shape[0]):
+        z = np.uint64(row_start + i) * golden + key
+        z = (z ^ (z >> np.uint64(30))) * m1
+        z = (z ^ (z >> np.uint64(27))) * m2
+        z = z ^ (z >> np.uint64(31))
+        out[i] = np.float64(z >> np.uint64(11)) * scale

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from dkmeans.kernels._compiled import keyed_uniform_into
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -55,11 +57,24 @@ def keyed_uniform(key, row_start, n_rows):
     -------
     ndarray of shape (n_rows,), float64
     """
+    out = np.empty(n_rows, dtype=np.float64)
+    # the compiled loop is _mix() on (row * golden + key), keeping the top 53 bits
+    keyed_uniform_into(np.uint64(key), np.uint64(row_start), out)
+    return out
+
+
+def keyed_uniform_reference(key, row_start, n_rows):
+    """The same draws as :func:`keyed_uniform` in plain NumPy (the compiled loop's spec)."""
     rows = np.arange(row_start, row_start + n_rows, dtype=np.uint64)
     with np.errstate(over="ignore"):
         bits = _mix(rows * _GOLDEN + np.uint64(key))
     # the top 53 bits make an exactly representable double in [0, 1)
     return (bits >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+
+
+def keyed_index(key, n_rows):
+    """One row index in ``[0, n_rows)`` drawn from a key: the same whatever the chunking."""
+    return min(int(keyed_uniform(key, 0, 1)[0] * n_rows), n_rows - 1)
 
 
 def resolve_seed(random_state):

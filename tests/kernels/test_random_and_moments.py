@@ -49,3 +49,11 @@ def test_moments_of_float32_and_empty_chunks():
     m = combine_moments([chunk_moments(X[:0]), chunk_moments(X)])
     np.testing.assert_allclose(m.mean, X.mean(0))
     assert m.first_nonfinite == -1
+
+
+def test_compiled_draws_equal_the_numpy_specification():
+    from dkmeans.kernels.random import keyed_uniform_reference
+
+    key = stream_key(123, 9)
+    np.testing.assert_array_equal(keyed_uniform(key, 2**40, 5000),
+                                  keyed_uniform_reference(key, 2**40, 5000))
