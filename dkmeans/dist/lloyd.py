@@ -37,7 +37,8 @@ def data_moments(backend):
     return backend.reduce(_moments_chunk, combine_moments, phase="moments")
 
 
-def lloyd(backend, centers, *, shift, tol, max_iter, on_iteration=None, run_offset=0):
+def lloyd(backend, centers, *, shift, tol, max_iter, on_iteration=None, run_offset=0,
+          start_iteration=0, n_iter=None, converged=None, on_state=None):
     """Lloyd iterations from given centres until each restart converges.
 
     Convergence follows scikit-learn: a restart stops when its centres no longer move
@@ -58,6 +59,13 @@ def lloyd(backend, centers, *, shift, tol, max_iter, on_iteration=None, run_offs
         Called with an :class:`IterationRecord` after every iteration of every restart.
     run_offset : int
         Added to the restart index in the records.
+    start_iteration : int, default 0
+        Iterations already done (when resuming from a checkpoint).
+    n_iter, converged : ndarray of shape (n_groups,), optional
+        Their values at ``start_iteration`` when resuming.
+    on_state : callable, optional
+        ``on_state(iteration, centers, n_iter, converged)`` after every iteration, with the
+        exact (centred, float64) state a resumed run continues from bit for bit.
 
     Returns
     -------
@@ -67,10 +75,12 @@ def lloyd(backend, centers, *, shift, tol, max_iter, on_iteration=None, run_offs
     """
     centers = np.array(centers, dtype=np.float64)
     n_groups = centers.shape[0]
-    n_iter = np.zeros(n_groups, dtype=np.int64)
-    converged = np.zeros(n_groups, dtype=bool)
-    active = np.arange(n_groups)
-    for iteration in range(1, max_iter + 1):
+    n_iter = np.zeros(n_groups, dtype=np.int64) if n_iter is None else np.array(n_iter)
+    converged = np.zeros(n_groups, dtype=bool) if converged is None else np.array(converged)
+    active = np.flatnonzero(~converged)
+    for iteration in range(start_iteration + 1, max_iter + 1):
+        if len(active) == 0:
+            break
         started = time.perf_counter()
         current = centers[active]
         # the one synchronisation of the iteration: the new centres need every chunk's sums
@@ -92,8 +102,8 @@ def lloyd(backend, centers, *, shift, tol, max_iter, on_iteration=None, run_offs
             done[pos] = moved[pos] <= tol
         converged[active[done]] = True
         active = active[~done]
-        if len(active) == 0:
-            break
+        if on_state is not None:
+            on_state(iteration, centers, n_iter, converged)
     return centers, n_iter, converged
 
 

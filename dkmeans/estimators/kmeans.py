@@ -137,7 +137,7 @@ default 'k-means||'
                     rounds=rounds, init=init, n_init=n_init)
 
     # -- fitting ------------------------------------------------------------------------------
-    def fit(self, X, y=None, sample_weight=None, *, on_iteration=None):
+    def fit(self, X, y=None, sample_weight=None, *, on_iteration=None, checkpoint=None):
         """Compute k-means clustering.
 
         Parameters
@@ -147,6 +147,10 @@ default 'k-means||'
         sample_weight : array-like of shape (n_samples,), optional
         on_iteration : callable, optional
             Called with an :class:`~dkmeans.results.IterationRecord` after each iteration.
+        checkpoint : object with ``load() -> dict | None`` and ``save(state: dict)``, optional
+            Lloyd state is saved after every iteration; if ``load`` returns a state saved by a
+            fit with the same parameters on the same data, the fit resumes from it and ends
+            with bitwise the same result as an uninterrupted fit.
 
         Returns
         -------
@@ -167,12 +171,24 @@ default 'k-means||'
         tol = params["tol"] * float(np.mean(moments.variance))
         seed = resolve_seed(self.random_state)
 
-        starts = self._initial_centers(backend, params, seed, shift)
-        history = []
+        state = _usable_checkpoint(checkpoint, shift, params, seed)
+        if state is None:
+            state = dict(iteration=0, n_iter=None, converged=None, history=[],
+                         centers=self._initial_centers(backend, params, seed, shift) - shift)
+        else:
+            logger.info("resuming from the checkpoint of iteration %d", state["iteration"])
+        history = list(state["history"])
         callback = history.append if on_iteration is None else (
             lambda r: (history.append(r), on_iteration(r)))
-        centers, n_iter, _ = lloyd(backend, starts - shift, shift=shift, tol=tol,
-                                   max_iter=params["max_iter"], on_iteration=callback)
+        on_state = None if checkpoint is None else (
+            lambda it, c, n, cv: checkpoint.save(dict(
+                kind="kmeans-lloyd", iteration=it, centers=c.copy(), n_iter=n.copy(),
+                converged=cv.copy(), history=list(history), shift=shift, seed=seed,
+                params=_checkpoint_params(params))))
+        centers, n_iter, _ = lloyd(backend, state["centers"], shift=shift, tol=tol,
+                                   max_iter=params["max_iter"], on_iteration=callback,
+                                   start_iteration=state["iteration"], n_iter=state["n_iter"],
+                                   converged=state["converged"], on_state=on_state)
         inertias = final_inertia(backend, centers, shift=shift)
         best = int(np.argmin(inertias))
         best_centers = centers[best] + shift
@@ -215,6 +231,29 @@ default 'k-means||'
                 f"Number of distinct clusters ({distinct}) found smaller than n_clusters "
                 f"({self.cluster_centers_.shape[0]}). Possibly due to duplicate points in X.",
                 ConvergenceWarning, stacklevel=3)
+
+
+def _checkpoint_params(params):
+    """The parameters that must match for a checkpoint to be resumed."""
+    init = params["init"]
+    return dict(k=params["k"], tol=params["tol"], n_init=params["n_init"],
+                oversampling=params["oversampling"], rounds=params["rounds"],
+                init=init if isinstance(init, str) else np.asarray(init).tolist())
+
+
+def _usable_checkpoint(checkpoint, shift, params, seed):
+    """The saved Lloyd state if it belongs to this fit (same data mean, parameters, seed)."""
+    if checkpoint is None:
+        return None
+    state = checkpoint.load()
+    if not state or state.get("kind") != "kmeans-lloyd":
+        return None
+    same = (np.array_equal(np.asarray(state["shift"]), shift) and state.get("seed") == seed
+            and state.get("params") == _checkpoint_params(params))
+    if not same:
+        logger.warning("ignoring a checkpoint saved by a different fit")
+        return None
+    return state
 
 
 class ConvergenceWarning(UserWarning):
