@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 
 def _moments_chunk(x, w, offset):
-    return chunk_moments(x, offset)
+    return chunk_moments(x, offset, w)
 
 
 def _lloyd_chunk(x, w, offset, centers, shift):
@@ -109,6 +109,27 @@ def lloyd(backend, centers, *, shift, tol, max_iter, on_iteration=None, run_offs
 
 def _assign_chunk(x, w, offset, centers, shift):
     return chunk_partials(x, centers, shift, w, row_offset=offset, n_far=0)
+
+
+def _labels_distances_chunk(x, w, offset, centers, shift):
+    partials, labels, min_d2 = chunk_partials(x, centers, shift, w, row_offset=offset,
+                                              n_far=0, return_labels=True)
+    return labels[0], min_d2[0]
+
+
+def final_assignment(backend, centers, *, shift):
+    """One pass: labels and squared distances of every row for one set of centres.
+
+    Parameters
+    ----------
+    centers : ndarray of shape (1, k, d), centred
+
+    Returns
+    -------
+    labels : ndarray of shape (n,), int32
+    min_d2 : ndarray of shape (n,), float64
+    """
+    return backend.map_rows(_labels_distances_chunk, args=(centers, shift), phase="labels")
 
 
 def final_inertia(backend, centers, *, shift):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import numbers
+import sys
 
 import numpy as np
 
@@ -26,11 +27,37 @@ class ClusterEstimator:
                       if p.name != "self" and p.kind != p.VAR_KEYWORD)
 
     def get_params(self, deep=True):
-        """Parameters of this estimator, as a dict."""
+        """Get parameters for this estimator.
+
+        Parameters
+        ----------
+        deep : bool, default True
+            Accepted for scikit-learn compatibility; no parameter is itself an estimator.
+
+        Returns
+        -------
+        params : dict
+            Parameter names mapped to their values.
+        """
         return {name: getattr(self, name) for name in self._get_param_names()}
 
     def set_params(self, **params):
-        """Set parameters; returns ``self``."""
+        """Set the parameters of this estimator.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters.
+
+        Returns
+        -------
+        self : estimator instance
+
+        Raises
+        ------
+        ValueError
+            If a name is not a parameter of the estimator.
+        """
         valid = self._get_param_names()
         for key, value in params.items():
             if key not in valid:
@@ -60,11 +87,13 @@ class ClusterEstimator:
         return f"{type(self).__name__}({', '.join(changed)})"
 
     def __sklearn_is_fitted__(self):
+        """Whether ``fit`` has run (read by ``sklearn.utils.validation.check_is_fitted``)."""
         return hasattr(self, "cluster_centers_")
 
     def _check_fitted(self):
-        if not hasattr(self, "cluster_centers_"):
-            raise NotFittedError(
+        """Raise :func:`not_fitted_error` unless ``fit`` has run."""
+        if not self.__sklearn_is_fitted__():
+            raise not_fitted_error(
                 f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with "
                 "appropriate arguments before using this estimator.")
 
@@ -88,9 +117,67 @@ class ClusterEstimator:
                           dtype=object)
 
 
+_SKLEARN_NOT_FITTED = {}
+
+
+def not_fitted_error(message):
+    """The error to raise when an estimator is used before ``fit``.
+
+    Always a :class:`dkmeans.errors.NotFittedError`. When scikit-learn has been imported
+    (by the caller: dkmeans never imports it at run time) it is also an instance of
+    ``sklearn.exceptions.NotFittedError``, so ``except`` clauses and
+    ``sklearn.utils.validation.check_is_fitted`` users written against scikit-learn catch it.
+
+    Parameters
+    ----------
+    message : str
+
+    Returns
+    -------
+    NotFittedError
+    """
+    sk_exceptions = sys.modules.get("sklearn.exceptions")
+    sk_error = getattr(sk_exceptions, "NotFittedError", None)
+    if sk_error is None:
+        return NotFittedError(message)
+    cls = _SKLEARN_NOT_FITTED.get(sk_error)
+    if cls is None:
+        cls = type("NotFittedError", (NotFittedError, sk_error), {
+            "__module__": NotFittedError.__module__,
+            "__doc__": NotFittedError.__doc__,
+            # unpickles as the plain dkmeans error: the process reading it may lack sklearn
+            "__reduce__": lambda self: (NotFittedError, self.args),
+        })
+        _SKLEARN_NOT_FITTED[sk_error] = cls
+    return cls(message)
+
+
 def check_int(name, value, owner, *, low=None, allow=()):
-    """Validate an integer parameter with scikit-learn's message."""
-    if value in allow and isinstance(value, str):
+    """Validate an integer parameter with scikit-learn's message.
+
+    Parameters
+    ----------
+    name : str
+        The parameter, for the message.
+    value : object
+    owner : str
+        The estimator's class name, for the message.
+    low : int, optional
+        Smallest valid value (inclusive).
+    allow : tuple of str, default ()
+        Strings accepted as they are (for example ``("auto",)``).
+
+    Returns
+    -------
+    int or str
+        ``value`` as a Python int, or the allowed string.
+
+    Raises
+    ------
+    ValueError
+        "The 'name' parameter of Owner must be an int in the range [low, inf). Got ... instead."
+    """
+    if isinstance(value, str) and value in allow:
         return value
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or (
             low is not None and value < low):
@@ -103,12 +190,32 @@ def check_int(name, value, owner, *, low=None, allow=()):
 
 
 def check_float(name, value, owner, *, low=None, low_open=False):
-    """Validate a real parameter with scikit-learn's message."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    """Validate a real parameter with scikit-learn's message.
+
+    Parameters
+    ----------
+    name : str
+        The parameter, for the message.
+    value : object
+    owner : str
+        The estimator's class name, for the message.
+    low : float, optional
+        Lower bound; NaN is always rejected.
+    low_open : bool, default False
+        Whether ``low`` itself is excluded.
+
+    Returns
+    -------
+    float
+    """
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and value == value
     if ok and low is not None:
         ok = value > low if low_open else value >= low
     if not ok:
-        bracket = "(" if low_open else "["
-        raise ValueError(f"The '{name}' parameter of {owner} must be a float in the range "
-                         f"{bracket}{low}, inf). Got {value!r} instead.")
+        if low is None:
+            expected = "a float"
+        else:
+            expected = f"a float in the range {'(' if low_open else '['}{low}, inf)"
+        raise ValueError(f"The '{name}' parameter of {owner} must be {expected}. "
+                         f"Got {value!r} instead.")
     return float(value)

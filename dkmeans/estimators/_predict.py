@@ -32,6 +32,11 @@ def _inertia_chunk(x, w, offset, centers, shift):
     return float(d2.sum() if w is None else d2 @ w)
 
 
+def _finite_block(x):
+    check_finite(x)
+    return x
+
+
 def _sum(parts):
     return sum(parts[1:], parts[0])
 
@@ -44,12 +49,15 @@ class PredictMixin:
         return self.cluster_centers_.mean(axis=0) if shift is None else shift
 
     def _check_new(self, X):
+        """Validate input for a fitted estimator: fitted, names, n_features, finite."""
         self._check_fitted()
         X, names = check_array(X, estimator_name=type(self).__name__)
         check_feature_names(self, names, reset=False)
         check_n_features(self, X)
-        if not hasattr(X, "dask"):
-            check_finite(X)
+        if hasattr(X, "dask"):
+            # checked per block as the blocks are read, so no extra pass over the data
+            return X.map_blocks(_finite_block, dtype=X.dtype, token="dkmeans-check-finite")
+        check_finite(X)
         return X
 
     def _labels_for(self, backend, X):
@@ -71,15 +79,32 @@ class PredictMixin:
         return self._labels_for(make_backend(X, n_threads=getattr(self, "n_threads", None)), X)
 
     def fit_predict(self, X, y=None, sample_weight=None):
-        """``fit(X)`` then return ``labels_``, shape (n_samples,)."""
+        """Fit on ``X`` and return the label of each row.
+
+        Parameters
+        ----------
+        X : array-like or Dask array of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        labels : ndarray (or Dask array) of shape (n_samples,), int32
+            ``labels_`` of the fit.
+        """
         return self.fit(X, sample_weight=sample_weight).labels_
 
     def transform(self, X):
         """Euclidean distance of each row to every centre.
 
+        Parameters
+        ----------
+        X : array-like or Dask array of shape (n_samples, n_features)
+
         Returns
         -------
-        ndarray (or Dask array) of shape (n_samples, n_clusters), in ``X``'s float dtype
+        distances : ndarray (or Dask array) of shape (n_samples, n_clusters)
+            In ``X``'s float dtype (float32 stays float32).
         """
         X = self._check_new(X)
         backend = make_backend(X, n_threads=getattr(self, "n_threads", None))
@@ -88,15 +113,33 @@ class PredictMixin:
                                 trailing_shape=(self.cluster_centers_.shape[0],))
 
     def fit_transform(self, X, y=None, sample_weight=None):
-        """``fit(X)`` then ``transform(X)``, shape (n_samples, n_clusters)."""
+        """Fit on ``X`` and return its distances to the centres.
+
+        Parameters
+        ----------
+        X : array-like or Dask array of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
+
+        Returns
+        -------
+        distances : ndarray (or Dask array) of shape (n_samples, n_clusters)
+        """
         return self.fit(X, sample_weight=sample_weight).transform(X)
 
     def score(self, X, y=None, sample_weight=None):
         """Opposite of the inertia of ``X`` on the fitted centres (higher is better).
 
+        Parameters
+        ----------
+        X : array-like or Dask array of shape (n_samples, n_features)
+        y : ignored
+        sample_weight : array-like of shape (n_samples,), optional
+
         Returns
         -------
-        float
+        score : float
+            Minus the sum of the (weighted) squared distances of rows to their nearest centre.
         """
         X = self._check_new(X)
         weights = check_sample_weight(sample_weight, X)

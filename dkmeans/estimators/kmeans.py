@@ -9,7 +9,7 @@ import numpy as np
 
 from dkmeans.dist.backend import make_backend
 from dkmeans.dist.init import kmeans_parallel, kmeans_plusplus_init, random_init
-from dkmeans.dist.lloyd import data_moments, final_inertia, lloyd
+from dkmeans.dist.lloyd import data_moments, final_assignment, final_inertia, lloyd
 from dkmeans.estimators._base import ClusterEstimator, check_float, check_int
 from dkmeans.estimators._predict import PredictMixin
 from dkmeans.estimators._validation import (
@@ -121,6 +121,8 @@ default 'k-means||'
                              f"{set(_INITS)} or an array-like; callables are not supported.")
         else:
             init = np.asarray(init, dtype=np.float64)
+            if not np.isfinite(init).all():
+                raise ValueError(f"The 'init' array of {owner} contains NaN or infinity.")
             if init.shape != (k, n_features):
                 raise ValueError(
                     f"The shape of the initial centers {init.shape} does not match the "
@@ -133,8 +135,10 @@ default 'k-means||'
                 "Explicit initial center position passed: performing only one init in "
                 f"{owner} instead of n_init={n_init}.", RuntimeWarning, stacklevel=3)
             n_init = 1
+        n_threads = None if self.n_threads is None else check_int(
+            "n_threads", self.n_threads, owner, low=1)
         return dict(k=k, max_iter=max_iter, tol=tol, oversampling=oversampling,
-                    rounds=rounds, init=init, n_init=n_init)
+                    rounds=rounds, init=init, n_init=n_init, n_threads=n_threads)
 
     # -- fitting ------------------------------------------------------------------------------
     def fit(self, X, y=None, sample_weight=None, *, on_iteration=None, checkpoint=None):
@@ -161,15 +165,16 @@ default 'k-means||'
         if X.shape[0] < params["k"]:
             raise ValueError(f"n_samples={X.shape[0]} should be >= n_clusters={params['k']}.")
         weights = check_sample_weight(sample_weight, X)
-        backend = make_backend(X, weights, n_threads=self.n_threads)
+        seed = resolve_seed(self.random_state)
+        backend = make_backend(X, weights, n_threads=params["n_threads"])
         moments = data_moments(backend)
         if moments.n_nonfinite:
-            kind = "NaN or infinity"
-            raise ValueError(f"Input X contains {kind}: {moments.n_nonfinite} row(s), the "
-                             f"first at row {moments.first_nonfinite}.")
+            raise ValueError(f"Input X contains NaN or infinity: {moments.n_nonfinite} row(s), "
+                             f"the first at row {moments.first_nonfinite}.")
+        if weights is not None and not moments.weight_sum > 0:
+            raise ValueError("Sample weights must contain at least one non-zero number.")
         shift = moments.mean
         tol = params["tol"] * float(np.mean(moments.variance))
-        seed = resolve_seed(self.random_state)
 
         state = _usable_checkpoint(checkpoint, shift, params, seed)
         if state is None:
@@ -189,7 +194,12 @@ default 'k-means||'
                                    max_iter=params["max_iter"], on_iteration=callback,
                                    start_iteration=state["iteration"], n_iter=state["n_iter"],
                                    converged=state["converged"], on_state=on_state)
-        inertias = final_inertia(backend, centers, shift=shift)
+        labels = None
+        if backend.is_dask or centers.shape[0] > 1:
+            inertias = final_inertia(backend, centers, shift=shift)
+        else:  # in memory, one restart: labels and inertia from the same final pass
+            labels, min_d2 = final_assignment(backend, centers, shift=shift)
+            inertias = np.array([min_d2 @ weights if weights is not None else min_d2.sum()])
         best = int(np.argmin(inertias))
         best_centers = centers[best] + shift
 
@@ -200,7 +210,7 @@ default 'k-means||'
         self.inertia_ = float(inertias[best])
         self.n_iter_ = int(n_iter[best])
         self.history_ = history
-        self.labels_ = self._labels_for(backend, X)
+        self.labels_ = labels if labels is not None else self._labels_for(backend, X)
         self._check_distinct_clusters()
         return self
 
@@ -225,8 +235,6 @@ default 'k-means||'
     def _check_distinct_clusters(self):
         distinct = len(np.unique(self.cluster_centers_, axis=0))
         if distinct < self.cluster_centers_.shape[0]:
-            from dkmeans.errors import DkmeansError  # noqa: F401 - documented warning class
-
             warnings.warn(
                 f"Number of distinct clusters ({distinct}) found smaller than n_clusters "
                 f"({self.cluster_centers_.shape[0]}). Possibly due to duplicate points in X.",

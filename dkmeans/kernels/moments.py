@@ -27,6 +27,8 @@ class Moments:
         Rows holding NaN or +-inf (excluded from the moments).
     first_nonfinite : int
         Global index of the first such row, or -1.
+    weight_sum : float
+        Total sample weight of the rows (their count when unweighted).
     """
 
     count: int
@@ -34,6 +36,7 @@ class Moments:
     m2: np.ndarray
     n_nonfinite: int
     first_nonfinite: int
+    weight_sum: float = 0.0
 
     @property
     def variance(self):
@@ -41,7 +44,7 @@ class Moments:
         return self.m2 / max(self.count, 1)
 
 
-def chunk_moments(X, row_offset=0):
+def chunk_moments(X, row_offset=0, sample_weight=None):
     """Moments of one chunk.
 
     Parameters
@@ -49,6 +52,9 @@ def chunk_moments(X, row_offset=0):
     X : ndarray of shape (n, d)
     row_offset : int
         Global index of the chunk's first row.
+    sample_weight : ndarray of shape (n,), optional
+        Only summed (into ``weight_sum``); the moments themselves are unweighted, as
+        scikit-learn's centring and tolerance are.
 
     Returns
     -------
@@ -63,7 +69,8 @@ def chunk_moments(X, row_offset=0):
     count = int(finite_moments(X, mean, m2, finite)) if n else 0
     bad = np.flatnonzero(~finite) if count < n else np.empty(0, dtype=np.int64)
     first = int(bad[0]) + row_offset if len(bad) else -1
-    return Moments(count, mean, m2, n - count, first)
+    weight_sum = float(n if sample_weight is None else np.sum(sample_weight))
+    return Moments(count, mean, m2, n - count, first, weight_sum)
 
 
 def combine_moments(parts):
@@ -81,5 +88,6 @@ def combine_moments(parts):
             mean = acc.mean + delta * (p.count / n)
             m2 = acc.m2 + p.m2 + delta**2 * (acc.count * p.count / n)
         firsts = [f for f in (acc.first_nonfinite, p.first_nonfinite) if f >= 0]
-        acc = Moments(n, mean, m2, acc.n_nonfinite + p.n_nonfinite, min(firsts) if firsts else -1)
+        acc = Moments(n, mean, m2, acc.n_nonfinite + p.n_nonfinite,
+                      min(firsts) if firsts else -1, acc.weight_sum + p.weight_sum)
     return acc
