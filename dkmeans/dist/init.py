@@ -107,7 +107,7 @@ def kmeans_parallel(backend, n_clusters, *, seed, shift, oversampling_factor=2.0
         first, _ = uniform_rows(backend, 1, seed=seed, stream=0)
     candidates = [first]
     state, cost = backend.reduce_with_state(_update_chunk, _sum, None,
-                                            args=(first, shift, 0), phase="init-round-0")
+                                            args=(first, shift, 0), phase="init-round0")
     n_candidates = 1
     round_no = 0
     # extra rounds only when too few candidates came out (tiny data, heavy duplication)
@@ -119,13 +119,13 @@ def kmeans_parallel(backend, n_clusters, *, seed, shift, oversampling_factor=2.0
         old_state = state
         state, (rows, _) = backend.reduce_with_state(
             _sample_chunk, _concat, state, args=(key, ell, cost),
-            phase=f"init-round-{round_no}-sample")
+            phase=f"init-round{round_no}-sample")
         if rows.shape[0] == 0:
             continue
         candidates.append(rows)
         state, cost = backend.reduce_with_state(
             _update_chunk, _sum, state, args=(rows, shift, n_candidates),
-            phase=f"init-round-{round_no}")
+            phase=f"init-round{round_no}")
         backend.release(old_state)
         n_candidates += rows.shape[0]
     candidates = np.concatenate(candidates)

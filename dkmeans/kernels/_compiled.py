@@ -147,7 +147,7 @@ def row_sq_norms(xc, out):
 
 
 @numba.jit(**_JIT)
-def finite_moments(x, out_sum, out_m2, row_finite):
+def finite_moments(x, out_sum, out_m2, row_finite, bad_per_column):
     """Per-feature mean and centred sum of squares over the finite rows of a chunk.
 
     Two passes over the chunk (mean, then squared deviations) for accuracy in float64.
@@ -161,6 +161,8 @@ def finite_moments(x, out_sum, out_m2, row_finite):
         Receives the sum of squared deviations from that mean.
     row_finite : ndarray of shape (n,), bool
         Receives whether each row is entirely finite.
+    bad_per_column : ndarray of shape (d,), int64
+        Receives the number of NaN/inf values in each column.
 
     Returns
     -------
@@ -172,13 +174,14 @@ def finite_moments(x, out_sum, out_m2, row_finite):
     for f in range(d):
         out_sum[f] = 0.0
         out_m2[f] = 0.0
+        bad_per_column[f] = 0
     for i in range(n):
         ok = True
         for f in range(d):
             v = np.float64(x[i, f])
             if not (v - v == 0.0):  # false for NaN and +-inf
                 ok = False
-                break
+                bad_per_column[f] += 1
         row_finite[i] = ok
         if ok:
             count += 1

@@ -29,6 +29,8 @@ class Moments:
         Global index of the first such row, or -1.
     weight_sum : float
         Total sample weight of the rows (their count when unweighted).
+    nonfinite_per_feature : ndarray of shape (d,), int64
+        NaN/inf values found in each feature.
     """
 
     count: int
@@ -37,6 +39,7 @@ class Moments:
     n_nonfinite: int
     first_nonfinite: int
     weight_sum: float = 0.0
+    nonfinite_per_feature: np.ndarray | None = None
 
     @property
     def variance(self):
@@ -66,11 +69,12 @@ def chunk_moments(X, row_offset=0, sample_weight=None):
     n, d = X.shape
     mean, m2 = np.zeros(d), np.zeros(d)
     finite = np.empty(n, dtype=np.bool_)
-    count = int(finite_moments(X, mean, m2, finite)) if n else 0
-    bad = np.flatnonzero(~finite) if count < n else np.empty(0, dtype=np.int64)
-    first = int(bad[0]) + row_offset if len(bad) else -1
+    bad = np.zeros(d, dtype=np.int64)
+    count = int(finite_moments(X, mean, m2, finite, bad)) if n else 0
+    bad_rows = np.flatnonzero(~finite) if count < n else np.empty(0, dtype=np.int64)
+    first = int(bad_rows[0]) + row_offset if len(bad_rows) else -1
     weight_sum = float(n if sample_weight is None else np.sum(sample_weight))
-    return Moments(count, mean, m2, n - count, first, weight_sum)
+    return Moments(count, mean, m2, n - count, first, weight_sum, bad)
 
 
 def combine_moments(parts):
@@ -89,5 +93,6 @@ def combine_moments(parts):
             m2 = acc.m2 + p.m2 + delta**2 * (acc.count * p.count / n)
         firsts = [f for f in (acc.first_nonfinite, p.first_nonfinite) if f >= 0]
         acc = Moments(n, mean, m2, acc.n_nonfinite + p.n_nonfinite,
-                      min(firsts) if firsts else -1, acc.weight_sum + p.weight_sum)
+                      min(firsts) if firsts else -1, acc.weight_sum + p.weight_sum,
+                      acc.nonfinite_per_feature + p.nonfinite_per_feature)
     return acc

@@ -24,7 +24,9 @@ class JobObserver:
 
     def on_job_start(self, info):
         """The job begins. ``info``: dict with ``name``, ``config`` (secrets masked),
-        ``dashboard_link`` (or None), ``run_id``."""
+        ``dashboard_link`` (or None), ``run_id``, and optionally ``monitor_page`` (the
+        scheduler's ``/dkmeans`` page, from
+        :func:`dkmeans.monitor.scheduler_plugin.register_scheduler_plugin`)."""
 
     def on_phase_start(self, phase, *, total=None):
         """A phase begins (``"read"``, ``"init"``, ``"lloyd"``, ``"write-labels"``, ...);

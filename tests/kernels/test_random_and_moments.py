@@ -57,3 +57,12 @@ def test_compiled_draws_equal_the_numpy_specification():
     key = stream_key(123, 9)
     np.testing.assert_array_equal(keyed_uniform(key, 2**40, 5000),
                                   keyed_uniform_reference(key, 2**40, 5000))
+
+
+def test_moments_count_nonfinite_values_per_feature():
+    X = np.ones((50, 3))
+    X[[1, 2], 1] = np.nan
+    X[7, [0, 2]] = -np.inf
+    m = combine_moments([chunk_moments(X[:5]), chunk_moments(X[5:], 5)])
+    np.testing.assert_array_equal(m.nonfinite_per_feature, [1, 2, 1])
+    assert m.n_nonfinite == 3 and m.first_nonfinite == 1

@@ -1,0 +1,93 @@
+"""The two jobs besides fitting: ``predict`` (label new data with a saved model) and ``validate``
+(check a config against its input and output without fitting)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import numpy as np
+
+from dkmeans.assign import assign, cluster_sizes
+from dkmeans.cluster import connect
+from dkmeans.config import config_hash
+from dkmeans.errors import InputDataError
+from dkmeans.fitting import check_enough_rows, scan
+from dkmeans.io import OutputWriter, load_model, read_parquet_dataset
+from dkmeans.preprocess import Scaler, prepare_features
+from dkmeans.runner import check_input_values, check_writable, read_input
+
+logger = logging.getLogger(__name__)
+
+
+def predict_job(cfg, *, client=None):
+    """Label the input with the model published at ``predict.model_url``; publish the labels.
+
+    Returns
+    -------
+    dict
+        The metrics written to ``metrics.json``.
+    """
+    cluster = contextlib.nullcontext(client) if client is not None else connect(cfg.cluster)
+    with cluster:
+        model = load_model(cfg.predict.model_url, cfg.predict.storage_options)
+        names = [str(n) for n in model.feature_names_in_]
+        job_hash = config_hash(cfg)
+        with OutputWriter(cfg.output.url, storage_options=cfg.output.storage_options,
+                          mode=cfg.output.mode) as writer:
+            dataset = read_parquet_dataset(
+                cfg.input.url, features=names, id_columns=cfg.input.id_columns,
+                storage_options=cfg.input.storage_options, filters=cfg.input.filters,
+                dtype=cfg.input.dtype, target_chunk_bytes=cfg.input.chunk_bytes)
+            if dataset.n_rows == 0:
+                raise InputDataError(f"input.url: {cfg.input.url} holds no rows to label.")
+            moments = scan(dataset.features)
+            n_skipped = check_input_values(cfg, dataset, moments, names)
+            scaler = Scaler.from_dict(model.preprocess_)
+            X, weights = prepare_features(dataset.features, scaler,
+                                          skip_nonfinite=n_skipped > 0)
+            centers = np.asarray(model.cluster_centers_, dtype=np.float64)
+            # the fit's data mean, in model space: the centres' weighted mean is close enough
+            shift = centers.mean(axis=0)
+            labels, distances, both = assign(X, weights, centers, shift)
+            both = both.persist()
+            labels, distances = both[:, 0].astype(np.int32), both[:, 1].astype(np.float32)
+            writer.stage_labels(dataset, labels, distances if cfg.output.distance else None)
+            sizes = [int(s) for s in cluster_sizes(labels, centers.shape[0]).compute()]
+            metrics = {"name": cfg.name, "run_id": writer.run_id, "config_hash": job_hash,
+                       "model_url": cfg.predict.model_url, "rows": int(dataset.n_rows),
+                       "rows_skipped": n_skipped, "n_clusters": int(centers.shape[0]),
+                       "cluster_sizes": sizes, "input_fingerprint": dataset.fingerprint}
+            writer.stage_json("metrics.json", metrics)
+            writer.publish(input_fingerprint=dataset.fingerprint, config_hash=job_hash)
+        logger.info("published labels of %d rows to %s", dataset.n_rows, cfg.output.url)
+        return metrics
+
+
+def validate_job(cfg):
+    """Check the input (listing, schema, columns, row count) and that the output is writable.
+
+    Reads only Parquet metadata and writes only a probe file that it removes.
+
+    Returns
+    -------
+    dict
+        What was found: files, rows, features, chunks.
+    """
+    if hasattr(cfg, "predict"):
+        model = load_model(cfg.predict.model_url, cfg.predict.storage_options)
+        dataset = read_parquet_dataset(
+            cfg.input.url, features=[str(n) for n in model.feature_names_in_],
+            id_columns=cfg.input.id_columns, storage_options=cfg.input.storage_options,
+            filters=cfg.input.filters, dtype=cfg.input.dtype)
+        features = dataset.feature_names
+    else:
+        dataset, X, _ = read_input(cfg)
+        features = dataset.feature_names[: X.shape[1]]
+        check_enough_rows(cfg, dataset.n_rows)
+    check_writable(cfg.output.url, cfg.output.storage_options)
+    OutputWriter(cfg.output.url, storage_options=cfg.output.storage_options,
+                 mode=cfg.output.mode)
+    return {"files": len(dataset.files), "rows": int(dataset.n_rows),
+            "features": list(features), "chunks": len(dataset.chunks),
+            "output": cfg.output.url}
