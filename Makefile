@@ -14,8 +14,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
+DEMO_DATA := data/demo-blobs
+
 demo: $(STAMP)
-	$(BIN)/python -m dkmeans.demo
+	test -d $(DEMO_DATA) || $(BIN)/dkmeans generate blobs --rows 1000000 --features 16 \
+		--centers 8 --seed 0 --out $(DEMO_DATA)
+	$(BIN)/dkmeans run configs/demo.yaml
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

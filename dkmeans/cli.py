@@ -21,10 +21,13 @@ EXIT_OK, EXIT_FAILURE, EXIT_USER_ERROR = 0, 1, 2
 def _setup_logging(log_format):
     from dkmeans.monitor.logs import configure_logging
 
+    import distributed  # noqa: F401 - its import sets its loggers' levels; override after
+
     configure_logging(log_format)
     # the cluster's own chatter (workers starting and closing) is noise in a job's log
-    for name in ("distributed", "bokeh", "tornado"):
+    for name in ("distributed", "tornado"):
         logging.getLogger(name).setLevel(logging.WARNING)
+    logging.getLogger("bokeh").setLevel(logging.ERROR)
 
 
 def _load(config, overrides):
@@ -67,6 +70,22 @@ def _guarded(action, config, overrides):
         return _fail(exc, secrets, user_error=False)
 
 
+def _print_outputs(cfg, metrics):
+    root = cfg.output.url.rstrip("/")
+    lines = [f"done: {metrics['rows']:,} rows in {metrics['n_clusters']} clusters "
+             f"({metrics['n_iter']} iterations, inertia {metrics['inertia']:.6g})",
+             f"  labels:    {root}/labels/",
+             f"  model:     {root}/model/",
+             f"  metrics:   {root}/metrics.json"]
+    if cfg.report.html:
+        lines.append(f"  report:    {root}/report.html")
+    if cfg.report.performance:
+        lines.append(f"  profile:   {root}/performance-report.html")
+    if metrics.get("dashboard_link"):
+        lines.append(f"  dashboard: {metrics['dashboard_link']} (while the job ran)")
+    click.echo("\n".join(lines))
+
+
 _set_option = click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                            help="Override a config key, e.g. --set model.n_clusters=12.")
 _log_option = click.option("--log-format", type=click.Choice(["text", "json"]), default="text",
@@ -96,8 +115,7 @@ def run(config, overrides, log_format):
             from dkmeans.runner import run_job
 
             metrics = run_job(cfg)
-            click.echo(f"done: {metrics['rows']:,} rows in {metrics['n_clusters']} clusters "
-                       f"(inertia {metrics['inertia']:.6g}); output at {cfg.output.url}")
+            _print_outputs(cfg, metrics)
     sys.exit(_guarded(action, config, overrides))
 
 

@@ -16,10 +16,14 @@ def contingency_chunk(clusters, classes):
     Rows whose cluster is negative (skipped rows) are left out.
     """
     keep = clusters >= 0
-    pairs, counts = np.unique(np.stack([clusters[keep].astype(np.float64),
-                                        classes[keep].astype(np.float64)]), axis=1,
-                              return_counts=True)
-    return {(int(a), float(b)): int(c) for (a, b), c in zip(pairs.T, counts)}
+    clusters = clusters[keep].astype(np.int64)
+    values, class_index = np.unique(classes[keep].astype(np.float64), return_inverse=True)
+    if not len(values):
+        return {}
+    codes = np.bincount(clusters * len(values) + class_index.ravel())
+    nonzero = np.flatnonzero(codes)
+    return {(int(code // len(values)), float(values[code % len(values)])): int(codes[code])
+            for code in nonzero}
 
 
 def combine_contingency(parts):

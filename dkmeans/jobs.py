@@ -82,8 +82,7 @@ def validate_job(cfg):
             filters=cfg.input.filters, dtype=cfg.input.dtype)
         features = dataset.feature_names
     else:
-        dataset, X, _ = read_input(cfg)
-        features = dataset.feature_names[: X.shape[1]]
+        dataset, _, _, features = read_input(cfg)
         check_enough_rows(cfg, dataset.n_rows)
     check_writable(cfg.output.url, cfg.output.storage_options)
     OutputWriter(cfg.output.url, storage_options=cfg.output.storage_options,

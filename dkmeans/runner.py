@@ -47,35 +47,40 @@ class PhaseClock:
 
 
 def read_input(cfg):
-    """Open the input (metadata only); the label column, if any, rides along as a last feature.
+    """Open the input (metadata only); the known-classes column, if any, is read alongside.
 
     Returns
     -------
     dataset : dkmeans.io.Dataset
     features : dask.array.Array of shape (n, d)
     truth : dask.array.Array of shape (n,) or None
+    feature_names : list of str, length d
     """
     label = cfg.evaluate.label_column if cfg.evaluate else None
     features = cfg.input.features
-    if label and features is None:
-        # default features: every numeric column but the ids and the known classes
-        probe = read_parquet_dataset(cfg.input.url, id_columns=cfg.input.id_columns,
-                                     storage_options=cfg.input.storage_options,
-                                     filters=cfg.input.filters, dtype=cfg.input.dtype,
-                                     target_chunk_bytes=cfg.input.chunk_bytes)
-        features = [f for f in probe.feature_names if f != label]
     columns = None if features is None else list(features) + ([label] if label else [])
-    dataset = read_parquet_dataset(cfg.input.url, features=columns,
-                                   id_columns=cfg.input.id_columns,
-                                   storage_options=cfg.input.storage_options,
-                                   filters=cfg.input.filters, dtype=cfg.input.dtype,
-                                   target_chunk_bytes=cfg.input.chunk_bytes)
+
+    def open_dataset(columns):
+        return read_parquet_dataset(cfg.input.url, features=columns,
+                                    id_columns=cfg.input.id_columns,
+                                    storage_options=cfg.input.storage_options,
+                                    filters=cfg.input.filters, dtype=cfg.input.dtype,
+                                    target_chunk_bytes=cfg.input.chunk_bytes)
+
+    dataset = open_dataset(columns)
+    names = list(dataset.feature_names)
+    if label and label not in names:
+        # not a default (numeric) feature: ask for it by name, which explains what is wrong
+        dataset = open_dataset(names + [label])
+        names = list(dataset.feature_names)
     if dataset.n_rows == 0:
         raise InputDataError(f"input.url: {cfg.input.url} holds no rows to cluster "
                              f"({len(dataset.files)} file(s) read).")
-    if label:
-        return dataset, dataset.features[:, :-1], dataset.features[:, -1]
-    return dataset, dataset.features, None
+    if not label:
+        return dataset, dataset.features, None, names
+    keep = [i for i, name in enumerate(names) if name != label]
+    return (dataset, dataset.features[:, keep], dataset.features[:, names.index(label)],
+            [names[i] for i in keep])
 
 
 def check_input_values(cfg, dataset, moments, feature_names):
@@ -173,17 +178,16 @@ def run_job(cfg, *, client=None, observers=()):
             observer.on_job_end({"name": cfg.name, "status": "failed"}, exc)
             raise
         observer.on_job_end(metrics, None)
-        return metrics
+        return dict(metrics, dashboard_link=getattr(client, "dashboard_link", None))
 
 
 def _run(cfg, opened, writer, observer, job_hash):
     clock = PhaseClock(observer)
-    dataset, raw, truth = opened
+    dataset, raw, truth, feature_names = opened
     with clock.phase("read"):
         streaming = cfg.model.algorithm == "minibatch"
         if not streaming:
             raw = raw.persist()
-    feature_names = dataset.feature_names[: raw.shape[1]]
     with clock.phase("scan"):
         moments = fitting.scan(raw)
         n_skipped = check_input_values(cfg, dataset, moments, feature_names)

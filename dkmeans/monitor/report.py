@@ -110,7 +110,9 @@ class ReportData:
 
 
 _EVAL_NAMES = {"ari": "Adjusted Rand index", "nmi": "Normalised mutual information",
-               "accuracy": "Accuracy (best matching)", "ami": "Adjusted mutual information",
+               "adjusted_rand": "Adjusted Rand index",
+               "normalized_mutual_info": "Normalised mutual information",
+               "accuracy": "Accuracy (majority class per cluster)", "ami": "Adjusted mutual information",
                "homogeneity": "Homogeneity", "completeness": "Completeness",
                "v_measure": "V-measure"}
 
