@@ -3,7 +3,7 @@
 The state lives under the output's staging area, keyed by the job's config hash and the input
 fingerprint, so only a rerun of the same job on the same input picks it up. It is written as
 an ``.npz`` of arrays plus JSON (never pickle: loading it must not run code), each save
-replacing the previous one in a single object write.
+replacing the previous one atomically (one object write, or a rename on local disk).
 """
 
 from __future__ import annotations
@@ -11,9 +11,12 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import uuid
 
 import fsspec
 import numpy as np
+from fsspec.implementations.local import LocalFileSystem
 
 from dkmeans.results import IterationRecord
 
@@ -61,9 +64,18 @@ class CheckpointStore:
         buffer = io.BytesIO()
         np.savez(buffer, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8),
                  **{name: np.asarray(state[name]) for name in _ARRAYS if name in state})
-        self.fs.makedirs(self.path.rsplit("/", 1)[0], exist_ok=True)
-        with self.fs.open(self.path, "wb") as f:
-            f.write(buffer.getvalue())
+        folder = self.path.rsplit("/", 1)[0]
+        self.fs.makedirs(folder, exist_ok=True)
+        if isinstance(self.fs, LocalFileSystem):
+            # a local open("wb") truncates in place: a crash mid-write would leave a torn
+            # state.npz that the rerun must ignore. Write a sibling and rename it (atomic).
+            tmp = f"{folder}/.state-{uuid.uuid4().hex[:8]}.npz.tmp"
+            with open(tmp, "wb") as f:
+                f.write(buffer.getvalue())
+            os.replace(tmp, self.path)
+        else:  # an object store shows an object only once its upload is complete
+            with self.fs.open(self.path, "wb") as f:
+                f.write(buffer.getvalue())
         self.saves += 1
 
     def clear(self):

@@ -114,14 +114,39 @@ def _score_sample(X, weights, seed):
     return rows
 
 
+def _skipped_labels(labels, weights):
+    return np.where(weights > 0, labels, -1).astype(np.int32)
+
+
+def _skipped_distances(distances, weights):
+    return np.where(weights > 0, distances, np.nan).astype(np.float32)
+
+
 def assignment(model, X, weights):
-    """Persisted labels/distances of every row: ``(both, labels, distances)`` Dask arrays."""
-    shift = getattr(model, "_shift", None)
-    if shift is None:
-        shift = model.cluster_centers_.mean(axis=0)
-    _, _, both = assign(X, weights, model.cluster_centers_, shift)
-    both = both.persist()
-    return both, both[:, 0].astype(np.int32), both[:, 1].astype(np.float32)
+    """Labels (int32, -1 for skipped rows) and distances (float32) of every row, persisted.
+
+    A Lloyd fit on Dask input kept them with their chunks in its final pass, so this costs no
+    pass over the data; otherwise (mini-batch, several restarts) one assignment pass runs.
+
+    Returns
+    -------
+    labels : dask.array.Array of shape (n,), int32
+    distances : dask.array.Array of shape (n,), float32
+    """
+    import dask.array as da
+
+    labels, distances = model.labels_, getattr(model, "_distances", None)
+    if not isinstance(labels, da.Array) or distances is None:
+        shift = getattr(model, "_shift", None)
+        if shift is None:
+            shift = model.cluster_centers_.mean(axis=0)
+        labels, distances, _ = assign(X, None, model.cluster_centers_, shift)
+    if weights is not None:
+        labels = da.map_blocks(_skipped_labels, labels, weights, dtype=np.int32,
+                               name="dkmeans-skipped-labels")
+        distances = da.map_blocks(_skipped_distances, distances, weights, dtype=np.float32,
+                                  name="dkmeans-skipped-distances")
+    return labels.persist(), distances.persist()
 
 
 def sizes(labels, k):

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import time
 import uuid
 
 import fsspec
 import numpy as np
+from fsspec.implementations.local import LocalFileSystem
 
 from dkmeans import fitting
 from dkmeans.checkpoints import CheckpointStore
@@ -83,6 +85,19 @@ def read_input(cfg):
             [names[i] for i in keep])
 
 
+def _persisted(array):
+    """``array.persist()``, waiting until it is in memory (so the read is timed as "read")."""
+    array = array.persist()
+    try:
+        from distributed import futures_of, get_client, wait
+
+        get_client()
+        wait(futures_of(array))
+    except ValueError:  # no distributed client: the threaded scheduler persisted it already
+        pass
+    return array
+
+
 def check_input_values(cfg, dataset, moments, feature_names):
     """Apply ``input.nan_policy`` to what the moments pass found; returns rows skipped."""
     if not moments.n_nonfinite:
@@ -102,15 +117,36 @@ def check_input_values(cfg, dataset, moments, feature_names):
 
 
 def check_writable(url, storage_options):
-    """Write and remove a probe file under the output, so an unwritable output fails early."""
+    """Write and remove a probe file under the output, so an unwritable output fails early.
+
+    Leaves nothing behind (``dkmeans validate`` writes nothing): on local disk the folders it
+    had to create for the probe are removed again; an object store has no folders.
+    """
     fs, root = fsspec.core.url_to_fs(url, **(storage_options or {}))
-    probe = f"{root.rstrip('/')}/_staging/probe-{uuid.uuid4().hex[:8]}"
+    staging = f"{root.rstrip('/')}/_staging"
+    probe = f"{staging}/probe-{uuid.uuid4().hex[:8]}"
+    created = _missing_local_folders(fs, staging)
     try:
-        fs.makedirs(probe.rsplit("/", 1)[0], exist_ok=True)
+        fs.makedirs(staging, exist_ok=True)
         fs.pipe(probe, b"ok")
         fs.rm(probe)
     except OSError as exc:
         raise UserInputError(f"output.url: {url} is not writable ({exc})") from exc
+    finally:
+        for folder in created:  # deepest first; rmdir removes only empty folders
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+
+
+def _missing_local_folders(fs, path):
+    """The local folders that creating ``path`` creates, deepest first ([] for object stores)."""
+    if not isinstance(fs, LocalFileSystem):
+        return []
+    missing, path = [], os.path.abspath(path)
+    while not os.path.lexists(path) and os.path.dirname(path) != path:
+        missing.append(path)
+        path = os.path.dirname(path)
+    return missing
 
 
 def _observers(extra, client):
@@ -187,7 +223,7 @@ def _run(cfg, opened, writer, observer, job_hash):
     with clock.phase("read"):
         streaming = cfg.model.algorithm == "minibatch"
         if not streaming:
-            raw = raw.persist()
+            raw = _persisted(raw)
     with clock.phase("scan"):
         moments = fitting.scan(raw)
         n_skipped = check_input_values(cfg, dataset, moments, feature_names)
@@ -207,7 +243,7 @@ def _run(cfg, opened, writer, observer, job_hash):
     model = result.model
 
     with clock.phase("write-labels"):
-        both, labels, distances = fitting.assignment(model, X, weights)
+        labels, distances = fitting.assignment(model, X, weights)
         writer.stage_labels(dataset, labels, distances if cfg.output.distance else None)
         sizes = fitting.sizes(labels, model.cluster_centers_.shape[0])
     evaluation = None

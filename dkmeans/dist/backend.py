@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import dask
 import dask.array as da
 import numpy as np
+from dask.highlevelgraph import HighLevelGraph
 from threadpoolctl import ThreadpoolController
 
 from dkmeans.dist.graph import graph_from_layer, layer_names, tree_reduce_layer
@@ -125,6 +126,10 @@ class LocalBackend:
 
     def release(self, state):
         """Drop per-chunk state (nothing to do in memory)."""
+
+    def state_rows(self, state, pick, *, dtype, phase="state"):
+        """``pick(chunk_state)`` of every chunk, concatenated (rows)."""
+        return np.concatenate([pick(s) for s in state])
 
     def take_rows(self, index):
         """Rows at the given global indices, shape (len(index), d), float64."""
@@ -265,6 +270,17 @@ class DaskBackend:
                                                (self.X.chunks[0],), dtype=dtype)])
             return da.Array(graph, names["partials"] + "-nd", chunks, dtype=dtype)
         return da.Array(graph, names["partials"], chunks, dtype=dtype)
+
+    def state_rows(self, state, pick, *, dtype, phase="state"):
+        """A Dask array (rows chunked like ``X``) of ``pick(chunk_state)`` for each chunk.
+
+        The per-chunk state stays where it was computed (futures on the workers, or arrays
+        in process); nothing is recomputed.
+        """
+        names = layer_names(phase)
+        dsk = {(names["partials"], i): (pick, s) for i, s in enumerate(state)}
+        graph = HighLevelGraph.from_collections(names["partials"], dsk, dependencies=[])
+        return da.Array(graph, names["partials"], (self.X.chunks[0],), dtype=dtype)
 
     def take_rows(self, index):
         """Rows at the given global indices, shape (len(index), d), float64 (one small compute)."""

@@ -132,6 +132,43 @@ def final_assignment(backend, centers, *, shift):
     return backend.map_rows(_labels_distances_chunk, args=(centers, shift), phase="labels")
 
 
+def _final_chunk(x, w, offset, state, centers, shift):
+    partials, labels, min_d2 = chunk_partials(x, centers, shift, w, row_offset=offset,
+                                              n_far=0, return_labels=True)
+    return (labels[0], np.sqrt(min_d2[0]).astype(np.float32)), partials
+
+
+def _labels_of(state):
+    return state[0]
+
+
+def _distances_of(state):
+    return state[1]
+
+
+def final_pass(backend, centers, *, shift):
+    """One pass: inertia of one set of centres, keeping every row's label and distance with
+    its chunk (futures on the workers), so using the labels later costs no pass.
+
+    Parameters
+    ----------
+    centers : ndarray of shape (1, k, d), centred
+
+    Returns
+    -------
+    inertia : float
+    labels : dask.array.Array or ndarray of shape (n,), int32
+    distances : dask.array.Array or ndarray of shape (n,), float32
+        Euclidean distance of each row to its centre.
+    """
+    state, partials = backend.reduce_with_state(_final_chunk, combine_partials, None,
+                                                args=(centers, shift), phase="labels")
+    labels = backend.state_rows(state, _labels_of, dtype=np.int32, phase="labels-state")
+    distances = backend.state_rows(state, _distances_of, dtype=np.float32,
+                                   phase="distances-state")
+    return float(partials.inertia[0]), labels, distances
+
+
 def final_inertia(backend, centers, *, shift):
     """One pass: the inertia of every restart's centres (the final E-step's cost).
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from dkmeans.dist.backend import make_backend
 from dkmeans.dist.init import kmeans_parallel, kmeans_plusplus_init, random_init
-from dkmeans.dist.lloyd import data_moments, final_assignment, final_inertia, lloyd
+from dkmeans.dist.lloyd import data_moments, final_assignment, final_inertia, final_pass, lloyd
 from dkmeans.estimators._base import ClusterEstimator, check_float, check_int
 from dkmeans.estimators._predict import PredictMixin
 from dkmeans.estimators._validation import (
@@ -194,12 +194,17 @@ default 'k-means||'
                                    max_iter=params["max_iter"], on_iteration=callback,
                                    start_iteration=state["iteration"], n_iter=state["n_iter"],
                                    converged=state["converged"], on_state=on_state)
-        labels = None
-        if backend.is_dask or centers.shape[0] > 1:
+        labels = distances = None
+        if centers.shape[0] > 1:
             inertias = final_inertia(backend, centers, shift=shift)
+        elif backend.is_dask:
+            # labels and distances stay with their chunks: using them costs no further pass
+            inertia, labels, distances = final_pass(backend, centers, shift=shift)
+            inertias = np.array([inertia])
         else:  # in memory, one restart: labels and inertia from the same final pass
             labels, min_d2 = final_assignment(backend, centers, shift=shift)
             inertias = np.array([min_d2 @ weights if weights is not None else min_d2.sum()])
+            distances = np.sqrt(min_d2).astype(np.float32)
         best = int(np.argmin(inertias))
         best_centers = centers[best] + shift
 
@@ -211,6 +216,9 @@ default 'k-means||'
         self.n_iter_ = int(n_iter[best])
         self.history_ = history
         self.labels_ = labels if labels is not None else self._labels_for(backend, X)
+        # each row's distance to its centre when the final pass produced it (for the job
+        # runner's distance column), else None
+        self._distances = distances
         self._check_distinct_clusters()
         return self
 
