@@ -219,3 +219,52 @@ def check_float(name, value, owner, *, low=None, low_open=False):
         raise ValueError(f"The '{name}' parameter of {owner} must be {expected}. "
                          f"Got {value!r} instead.")
     return float(value)
+
+
+#: Initialisation methods accepted by name.
+INIT_METHODS = ("k-means||", "k-means++", "random")
+
+
+def check_init(estimator, k, n_features, *, random_restarts):
+    """Validate ``init`` and ``n_init`` with scikit-learn's rules and messages.
+
+    Parameters
+    ----------
+    estimator : KMeans or MiniBatchKMeans
+    k, n_features : int
+    random_restarts : int
+        What ``n_init="auto"`` means for ``init="random"`` (10 for KMeans, 3 for
+        MiniBatchKMeans, as in scikit-learn); 1 for the other methods.
+
+    Returns
+    -------
+    init : str or ndarray of shape (k, n_features), float64
+    n_init : int
+    """
+    owner = type(estimator).__name__
+    init = estimator.init
+    if isinstance(init, str):
+        if init not in INIT_METHODS:
+            raise ValueError(f"The 'init' parameter of {owner} must be a str among "
+                             f"{set(INIT_METHODS)} or an array-like. Got {init!r} instead.")
+    elif callable(init):
+        raise ValueError(f"The 'init' parameter of {owner} must be a str among "
+                         f"{set(INIT_METHODS)} or an array-like; callables are not supported.")
+    else:
+        init = np.asarray(init, dtype=np.float64)
+        if not np.isfinite(init).all():
+            raise ValueError(f"The 'init' array of {owner} contains NaN or infinity.")
+        if init.shape != (k, n_features):
+            raise ValueError(
+                f"The shape of the initial centers {init.shape} does not match the "
+                f"number of clusters {k} or the number of features {n_features}.")
+    n_init = check_int("n_init", estimator.n_init, owner, low=1, allow=("auto",))
+    if n_init == "auto":
+        n_init = random_restarts if isinstance(init, str) and init == "random" else 1
+    if not isinstance(init, str) and n_init != 1:
+        import warnings
+
+        warnings.warn("Explicit initial center position passed: performing only one init "
+                      f"in {owner} instead of n_init={n_init}.", RuntimeWarning, stacklevel=4)
+        n_init = 1
+    return init, n_init

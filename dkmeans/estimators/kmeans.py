@@ -10,7 +10,7 @@ import numpy as np
 from dkmeans.dist.backend import make_backend
 from dkmeans.dist.init import kmeans_parallel, kmeans_plusplus_init, random_init
 from dkmeans.dist.lloyd import data_moments, final_assignment, final_inertia, final_pass, lloyd
-from dkmeans.estimators._base import ClusterEstimator, check_float, check_int
+from dkmeans.estimators._base import ClusterEstimator, check_float, check_init, check_int
 from dkmeans.estimators._predict import PredictMixin
 from dkmeans.estimators._validation import (
     check_array,
@@ -21,7 +21,6 @@ from dkmeans.kernels.random import resolve_seed, stream_key
 
 logger = logging.getLogger(__name__)
 
-_INITS = ("k-means||", "k-means++", "random")
 
 
 class KMeans(PredictMixin, ClusterEstimator):
@@ -111,30 +110,7 @@ default 'k-means||'
         if self.algorithm not in ("lloyd", "elkan"):
             raise ValueError(f"The 'algorithm' parameter of {owner} must be a str among "
                              f"{{'lloyd', 'elkan'}}. Got {self.algorithm!r} instead.")
-        init = self.init
-        if isinstance(init, str):
-            if init not in _INITS:
-                raise ValueError(f"The 'init' parameter of {owner} must be a str among "
-                                 f"{set(_INITS)} or an array-like. Got {init!r} instead.")
-        elif callable(init):
-            raise ValueError(f"The 'init' parameter of {owner} must be a str among "
-                             f"{set(_INITS)} or an array-like; callables are not supported.")
-        else:
-            init = np.asarray(init, dtype=np.float64)
-            if not np.isfinite(init).all():
-                raise ValueError(f"The 'init' array of {owner} contains NaN or infinity.")
-            if init.shape != (k, n_features):
-                raise ValueError(
-                    f"The shape of the initial centers {init.shape} does not match the "
-                    f"number of clusters {k} or the number of features {n_features}.")
-        n_init = check_int("n_init", self.n_init, owner, low=1, allow=("auto",))
-        if n_init == "auto":
-            n_init = 10 if isinstance(init, str) and init == "random" else 1
-        if not isinstance(init, str) and n_init != 1:
-            warnings.warn(
-                "Explicit initial center position passed: performing only one init in "
-                f"{owner} instead of n_init={n_init}.", RuntimeWarning, stacklevel=3)
-            n_init = 1
+        init, n_init = check_init(self, k, n_features, random_restarts=10)
         n_threads = None if self.n_threads is None else check_int(
             "n_threads", self.n_threads, owner, low=1)
         return dict(k=k, max_iter=max_iter, tol=tol, oversampling=oversampling,

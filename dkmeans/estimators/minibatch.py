@@ -21,7 +21,7 @@ from dkmeans.dist.minibatch import (
     open_rows,
 )
 from dkmeans.dist.minibatch_chunks import LocalExecutor, check_finite_rows, make_executor
-from dkmeans.estimators._base import ClusterEstimator, check_float, check_int
+from dkmeans.estimators._base import ClusterEstimator, check_float, check_init, check_int
 from dkmeans.estimators._predict import PredictMixin
 from dkmeans.estimators._validation import (
     check_array,
@@ -35,7 +35,6 @@ from dkmeans.results import IterationRecord
 
 logger = logging.getLogger(__name__)
 
-_INITS = ("k-means||", "k-means++", "random")
 
 
 class MiniBatchKMeans(PredictMixin, ClusterEstimator):
@@ -197,31 +196,7 @@ default 'k-means||'
         return p
 
     def _validated_init(self, k, n_features, owner):
-        init = self.init
-        if isinstance(init, str):
-            if init not in _INITS:
-                raise ValueError(f"The 'init' parameter of {owner} must be a str among "
-                                 f"{set(_INITS)} or an array-like. Got {init!r} instead.")
-        elif callable(init):
-            raise ValueError(f"The 'init' parameter of {owner} must be a str among "
-                             f"{set(_INITS)} or an array-like; callables are not supported.")
-        else:
-            init = np.asarray(init, dtype=np.float64)
-            if not np.isfinite(init).all():
-                raise ValueError(f"The 'init' array of {owner} contains NaN or infinity.")
-            if init.shape != (k, n_features):
-                raise ValueError(
-                    f"The shape of the initial centers {init.shape} does not match the "
-                    f"number of clusters {k} or the number of features {n_features}.")
-        n_init = check_int("n_init", self.n_init, owner, low=1, allow=("auto",))
-        if n_init == "auto":
-            n_init = 3 if isinstance(init, str) and init == "random" else 1
-        if not isinstance(init, str) and n_init != 1:
-            warnings.warn("Explicit initial center position passed: performing only one init "
-                          f"in {owner} instead of n_init={n_init}.", RuntimeWarning,
-                          stacklevel=4)
-            n_init = 1
-        return init, n_init
+        return check_init(self, k, n_features, random_restarts=3)
 
     def _config(self, p):
         return MiniBatchConfig(batch_size=p["batch"], max_iter=p["max_iter"],
