@@ -36,7 +36,6 @@ from dkmeans.results import IterationRecord
 logger = logging.getLogger(__name__)
 
 
-
 class MiniBatchKMeans(PredictMixin, ClusterEstimator):
     """Mini-batch k-means (Sculley 2010): scikit-learn's update on batches drawn across chunks.
 
