@@ -46,11 +46,11 @@ def assign(X, weights, centers, shift):
     centers = np.asarray(centers, dtype=np.float64)
     if weights is None:
         both = X.map_blocks(_assign_block, None, centers, shift, dtype=np.float64,
-                            chunks=(X.chunks[0], (2,)), name="dkmeans-assign")
+                            chunks=(X.chunks[0], (2,)), token="dkmeans-assign")
     else:
         both = da.map_blocks(_assign_block, X, weights[:, None], centers, shift,
                              dtype=np.float64, chunks=(X.chunks[0], (2,)),
-                             name="dkmeans-assign")
+                             token="dkmeans-assign")
     return both[:, 0].astype(np.int32), both[:, 1].astype(np.float32), both
 
 
@@ -63,5 +63,5 @@ def cluster_sizes(labels, k):
     """Rows per cluster, ndarray of shape (k,), int64 (one reduction over the labels)."""
     per_chunk = labels.map_blocks(_sizes_block, k, dtype=np.int64, new_axis=1,
                                   chunks=(tuple(1 for _ in labels.chunks[0]), (k,)),
-                                  name="dkmeans-cluster-sizes")
+                                  token="dkmeans-cluster-sizes")
     return per_chunk.sum(axis=0)

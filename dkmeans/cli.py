@@ -24,6 +24,9 @@ def _setup_logging(log_format):
     import distributed  # noqa: F401 - its import sets its loggers' levels; override after
 
     configure_logging(log_format)
+    # Python warnings (a library's "port 8787 is already in use") become log records too, so
+    # --log-format json writes nothing but JSON lines
+    logging.captureWarnings(True)
     # the cluster's own chatter (workers starting and closing) is noise in a job's log
     for name in ("distributed", "tornado"):
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -57,6 +57,10 @@ def connect(cluster_cfg):
     # worker processes talk over TCP on loopback only; threads use the in-process transport,
     # which takes no host at all
     network = {"host": "127.0.0.1"} if cluster_cfg.processes else {}
+    if not dashboard:
+        # no dashboard, but the scheduler serves its HTTP routes (health, metrics) anyway, by
+        # default on port 8787 of every interface: keep them on a free loopback port
+        network["scheduler_kwargs"] = {"dashboard_address": "127.0.0.1:0"}
     with LocalCluster(n_workers=cluster_cfg.n_workers,
                       threads_per_worker=cluster_cfg.threads_per_worker,
                       memory_limit=cluster_cfg.memory_limit, processes=cluster_cfg.processes,

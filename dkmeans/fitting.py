@@ -49,6 +49,48 @@ def check_enough_rows(cfg, n_usable):
                              f"the input {cfg.input.url}.")
 
 
+#: Headroom below the dtype's largest value for dot products of rows with centres (the
+#: typical size is an estimate, not a bound).
+_HEADROOM = 64.0
+
+
+def _magnitudes(moments, scaler):
+    """Typical size per feature after scaling: ``|mean| + 8 std`` (float64, shape (d,))."""
+    mean, std = moments.mean, np.sqrt(moments.variance)
+    if scaler.kind != "none":
+        mean, std = (mean - scaler.mean) / scaler.scale, std / scaler.scale
+    return np.abs(mean) + 8.0 * std
+
+
+def check_magnitude(cfg, moments, scaler, feature_names, dtype):
+    """Refuse values whose squared distances would overflow the feature dtype.
+
+    The distance kernel takes the dot products of rows with centres in the feature dtype
+    (float32 by default: its largest value is about 3.4e38, so values near 1e19 already
+    overflow). Without this check such data give an infinite inertia and meaningless labels.
+    """
+    size = _magnitudes(moments, scaler)
+    limit = float(np.finfo(dtype).max) / _HEADROOM
+    if float(np.sum(size**2)) <= limit:
+        return
+    raise InputDataError(_overflow_message(cfg, size, feature_names, dtype))
+
+
+def _overflow_message(cfg, size, feature_names, dtype):
+    worst = int(np.argmax(size))
+    return (f"input: values of column {feature_names[worst]} (about {size[worst]:.3g}) are too "
+            f"large: their squared distances overflow {np.dtype(dtype).name} in {cfg.input.url}. "
+            "Set input.dtype: float64 or preprocess.scale: standard, or rescale the column.")
+
+
+def check_finite_fit(cfg, model, moments, scaler, feature_names, dtype):
+    """Refuse to publish a fit whose centres or inertia are not finite (an overflow)."""
+    if np.isfinite(model.inertia_) and np.isfinite(model.cluster_centers_).all():
+        return
+    raise InputDataError(_overflow_message(cfg, _magnitudes(moments, scaler), feature_names,
+                                           dtype))
+
+
 def make_estimator(cfg, k):
     """The estimator the config asks for, with ``n_clusters=k``."""
     m = cfg.model
@@ -143,9 +185,9 @@ def assignment(model, X, weights):
         labels, distances, _ = assign(X, None, model.cluster_centers_, shift)
     if weights is not None:
         labels = da.map_blocks(_skipped_labels, labels, weights, dtype=np.int32,
-                               name="dkmeans-skipped-labels")
+                               token="dkmeans-skipped-labels")
         distances = da.map_blocks(_skipped_distances, distances, weights, dtype=np.float32,
-                                  name="dkmeans-skipped-distances")
+                                  token="dkmeans-skipped-distances")
     return labels.persist(), distances.persist()
 
 
@@ -162,7 +204,7 @@ def evaluate(labels, truth):
     """ARI, NMI and majority-matched accuracy against known classes (one pass)."""
     import dask
 
-    parts = labels.map_blocks(_pairs_block, truth, dtype=object, name="dkmeans-evaluate")
+    parts = labels.map_blocks(_pairs_block, truth, dtype=object, token="dkmeans-evaluate")
     blocks = dask.compute(*parts.to_delayed().ravel())
     pairs = evaluation.combine_contingency(b[0] for b in blocks)
     scores = evaluation.external_scores(pairs)

@@ -91,9 +91,9 @@ def prepare_features(features, scaler, *, skip_nonfinite):
     if not skip_nonfinite and scaler.kind == "none":
         return features, None
     X = features.map_blocks(_clean_block, scaler, dtype=features.dtype,
-                            name="dkmeans-preprocess")
+                            token="dkmeans-preprocess")
     weights = None
     if skip_nonfinite:
         weights = features.map_blocks(_finite_weight_block, drop_axis=1, dtype=np.float64,
-                                      name="dkmeans-row-weights")
+                                      token="dkmeans-row-weights")
     return X, weights

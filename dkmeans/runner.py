@@ -228,6 +228,7 @@ def _run(cfg, opened, writer, observer, job_hash):
         moments = fitting.scan(raw)
         n_skipped = check_input_values(cfg, dataset, moments, feature_names)
     scaler = Scaler.fit(cfg.preprocess.scale, moments)
+    fitting.check_magnitude(cfg, moments, scaler, feature_names, raw.dtype)
     X, weights = prepare_features(raw, scaler, skip_nonfinite=n_skipped > 0)
     if not streaming and X is not raw:
         X = X.persist()
@@ -241,6 +242,7 @@ def _run(cfg, opened, writer, observer, job_hash):
     result = fitting.fit(cfg, X, weights, clock=clock, observer=observer,
                          checkpoint=checkpoint)
     model = result.model
+    fitting.check_finite_fit(cfg, model, moments, scaler, feature_names, raw.dtype)
 
     with clock.phase("write-labels"):
         labels, distances = fitting.assignment(model, X, weights)

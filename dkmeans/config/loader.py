@@ -31,10 +31,12 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import cast
 
+from ..errors import ConfigError
 from .interpolate import interpolate
 from .overrides import apply_overrides
 from .parse import parse_yaml, read_source
 from .schema import JobConfig, PredictConfig
+from .secrets import collect_secrets, redact_text
 from .validation import validate_config
 
 __all__ = ["load_any_config", "load_config", "load_predict_config"]
@@ -60,10 +62,20 @@ def _load(
         source=source,
         positions=parsed.positions,
     )
-    data, overridden = apply_overrides(data, overrides, schema=schema, source=source)
-    config = validate_config(
-        data, schema, source=source, positions=parsed.positions, overridden=overridden
-    )
+    try:
+        data, overridden = apply_overrides(data, overrides, schema=schema, source=source)
+        config = validate_config(
+            data, schema, source=source, positions=parsed.positions, overridden=overridden
+        )
+    except ConfigError as exc:
+        # a value that came from a secret (an env variable or a secret key) can land in a
+        # message about the key it was wrongly given to: never quote it
+        known = set(secrets) | collect_secrets(data) | collect_secrets(
+            os.environ if environ is None else environ)
+        message = redact_text(str(exc), known)
+        if message != str(exc):
+            raise ConfigError(message) from None
+        raise
     config.remember_secrets(secrets)
     logger.debug(
         "loaded %s %r from %s with %d override(s)",

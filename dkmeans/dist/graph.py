@@ -8,15 +8,18 @@ sees which phase runs.
 from __future__ import annotations
 
 import itertools
+import uuid
 
 from dask.highlevelgraph import HighLevelGraph
 
 _counter = itertools.count()
+# keys must differ between processes too: two jobs may share one scheduler
+_process_token = uuid.uuid4().hex[:8]
 
 
 def layer_names(phase):
-    """Readable, unique key prefixes for one call: ``dkmeans-<phase>-partials-<n>`` etc."""
-    token = f"{next(_counter):06d}"
+    """Readable key prefixes unique to one call: ``dkmeans-<phase>-partials-<token>`` etc."""
+    token = f"{_process_token}{next(_counter):06d}"
     return {part: f"dkmeans-{phase}-{part}-{token}" for part in ("args", "partials", "combine")}
 
 

@@ -330,3 +330,23 @@ def check_n_features(estimator, X):
         raise ValueError(
             f"X has {X.shape[1]} features, but {type(estimator).__name__} is expecting "
             f"{estimator.n_features_in_} features as input.")
+
+
+def check_magnitude(moments, dtype):
+    """Raise if squared distances between rows would overflow ``dtype``.
+
+    The kernels take dot products in the data's dtype: float32 holds at most about 3.4e38,
+    so features near 1e19 already overflow. The typical size of a feature is estimated as
+    ``|mean| + 8 std`` from the moments pass.
+
+    Parameters
+    ----------
+    moments : dkmeans.kernels.moments.Moments
+    dtype : numpy dtype
+    """
+    size = np.abs(moments.mean) + 8.0 * np.sqrt(moments.variance)
+    if float(np.sum(size**2)) > float(np.finfo(dtype).max) / 64.0:
+        worst = int(np.argmax(size))
+        raise ValueError(
+            f"Input X values are too large for {np.dtype(dtype).name} distances: feature "
+            f"{worst} is about {size[worst]:.3g}. Convert X to float64 or rescale it.")

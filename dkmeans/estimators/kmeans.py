@@ -14,6 +14,7 @@ from dkmeans.estimators._base import ClusterEstimator, check_float, check_init, 
 from dkmeans.estimators._predict import PredictMixin
 from dkmeans.estimators._validation import (
     check_array,
+    check_magnitude,
     check_feature_names,
     check_sample_weight,
 )
@@ -147,6 +148,7 @@ default 'k-means||'
         if moments.n_nonfinite:
             raise ValueError(f"Input X contains NaN or infinity: {moments.n_nonfinite} row(s), "
                              f"the first at row {moments.first_nonfinite}.")
+        check_magnitude(moments, X.dtype)
         if weights is not None and not moments.weight_sum > 0:
             raise ValueError("Sample weights must contain at least one non-zero number.")
         shift = moments.mean

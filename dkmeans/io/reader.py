@@ -151,7 +151,18 @@ def _read_footer(handle: StorageHandle, entry: FileEntry) -> pq.FileMetaData | N
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise InputDataError(f"Input file {source} is not a readable Parquet file: {exc}") from exc
     except OSError as exc:
+        if _is_corrupt_parquet(exc):
+            raise InputDataError(
+                f"Input file {source} is not a readable Parquet file (corrupt footer): {exc}"
+            ) from exc
         raise StorageError(f"Reading the footer of {source} failed: {exc}") from exc
+
+
+def _is_corrupt_parquet(exc: OSError) -> bool:
+    """pyarrow reports undecodable metadata as OSError; tell it from a storage failure."""
+    text = str(exc).lower()
+    return any(sign in text for sign in ("thrift", "magic bytes", "parquet file size",
+                                         "corrupt", "invalid parquet"))
 
 
 def _read_footers(handle: StorageHandle, entries: list[FileEntry]) -> list:
