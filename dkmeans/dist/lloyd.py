@@ -23,8 +23,8 @@ def _moments_chunk(x, w, offset):
     return chunk_moments(x, offset, w)
 
 
-def _lloyd_chunk(x, w, offset, centers, shift):
-    return chunk_partials(x, centers, shift, w, row_offset=offset)
+def _lloyd_chunk(x, w, offset, centers, shift, lean=False):
+    return chunk_partials(x, centers, shift, w, row_offset=offset, lean=lean)
 
 
 def data_moments(backend):
@@ -38,7 +38,7 @@ def data_moments(backend):
 
 
 def lloyd(backend, centers, *, shift, tol, max_iter, on_iteration=None, run_offset=0,
-          start_iteration=0, n_iter=None, converged=None, on_state=None):
+          start_iteration=0, n_iter=None, converged=None, on_state=None, sum_wxn=None):
     """Lloyd iterations from given centres until each restart converges.
 
     Convergence follows scikit-learn: a restart stops when its centres no longer move
@@ -64,8 +64,17 @@ def lloyd(backend, centers, *, shift, tol, max_iter, on_iteration=None, run_offs
     n_iter, converged : ndarray of shape (n_groups,), optional
         Their values at ``start_iteration`` when resuming.
     on_state : callable, optional
-        ``on_state(iteration, centers, n_iter, converged)`` after every iteration, with the
-        exact (centred, float64) state a resumed run continues from bit for bit.
+        ``on_state(iteration, centers, n_iter, converged, sum_wxn)`` after every iteration,
+        with the exact (centred, float64) state a resumed run continues from bit for bit.
+    sum_wxn : float, optional
+        ``sum(w * |x - shift|^2)`` when resuming (else measured by the first iteration).
+
+    Notes
+    -----
+    The first iteration runs the full kernel, which also measures ``sum_wxn``, the part of
+    the inertia that no centre changes; later iterations run the lean kernel (no per-row
+    ``|x - shift|^2``, no far rows) and add it. An iteration that leaves a cluster empty is
+    run again with the full kernel on the same centres, to find the rows to relocate.
 
     Returns
     -------
@@ -83,16 +92,27 @@ def lloyd(backend, centers, *, shift, tol, max_iter, on_iteration=None, run_offs
             break
         started = time.perf_counter()
         current = centers[active]
+        lean = sum_wxn is not None
         # the one synchronisation of the iteration: the new centres need every chunk's sums
-        partials = backend.reduce(_lloyd_chunk, combine_partials, args=(current, shift),
-                                  phase="lloyd")
+        partials = backend.reduce(_lloyd_chunk, combine_partials,
+                                  args=(current, shift, lean), phase="lloyd")
+        if lean and (partials.counts <= 0).any():
+            # rare: an empty cluster needs the rows farthest from their centres
+            partials = backend.reduce(_lloyd_chunk, combine_partials,
+                                      args=(current, shift, False), phase="lloyd-relocate")
+            lean = False
+        if lean:
+            inertia = partials.inertia + sum_wxn
+        else:
+            inertia = partials.inertia
+            sum_wxn = partials.sum_wxn
         new, moved, n_empty = finalize_centers(partials, current)
         seconds = time.perf_counter() - started
         centers[active] = new
         n_iter[active] = iteration
         done = np.zeros(len(active), dtype=bool)
         for pos, group in enumerate(active):
-            record = IterationRecord("lloyd", iteration, float(partials.inertia[pos]),
+            record = IterationRecord("lloyd", iteration, float(inertia[pos]),
                                      float(moved[pos]), int(n_empty[pos]), seconds,
                                      int(group) + run_offset)
             logger.debug("lloyd run %d iteration %d: inertia %.6g, shift %.3g",
@@ -103,7 +123,7 @@ def lloyd(backend, centers, *, shift, tol, max_iter, on_iteration=None, run_offs
         converged[active[done]] = True
         active = active[~done]
         if on_state is not None:
-            on_state(iteration, centers, n_iter, converged)
+            on_state(iteration, centers, n_iter, converged, sum_wxn)
     return centers, n_iter, converged
 
 

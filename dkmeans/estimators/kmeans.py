@@ -164,14 +164,15 @@ default 'k-means||'
         callback = history.append if on_iteration is None else (
             lambda r: (history.append(r), on_iteration(r)))
         on_state = None if checkpoint is None else (
-            lambda it, c, n, cv: checkpoint.save(dict(
+            lambda it, c, n, cv, wxn: checkpoint.save(dict(
                 kind="kmeans-lloyd", iteration=it, centers=c.copy(), n_iter=n.copy(),
                 converged=cv.copy(), history=list(history), shift=shift, seed=seed,
-                params=_checkpoint_params(params))))
+                params=_checkpoint_params(params), sum_wxn=wxn)))
         centers, n_iter, _ = lloyd(backend, state["centers"], shift=shift, tol=tol,
                                    max_iter=params["max_iter"], on_iteration=callback,
                                    start_iteration=state["iteration"], n_iter=state["n_iter"],
-                                   converged=state["converged"], on_state=on_state)
+                                   converged=state["converged"], on_state=on_state,
+                                   sum_wxn=state.get("sum_wxn"))
         labels = distances = None
         if centers.shape[0] > 1:
             inertias = final_inertia(backend, centers, shift=shift)

@@ -19,7 +19,7 @@ _JIT = dict(nopython=True, nogil=True, cache=True,
 def accumulate_block(
     x, shift, dot, center_terms, weights, n_groups, n_clusters, row0,
     sums, counts, inertia, far_d2, far_local, far_label, far_min_pos,
-    labels, min_d2, want_labels,
+    labels, min_d2, want_labels, sum_wxn,
 ):
     """Assign each row of a block to its nearest centre and accumulate the partial sums.
 
@@ -52,6 +52,8 @@ def accumulate_block(
         holding the smallest.
     labels, min_d2 : ndarray of shape (n_groups, b)
         Written only when ``want_labels``.
+    sum_wxn : ndarray of shape (1,), float64, updated in place
+        Accumulates ``w * |x - shift|^2``: the centre-independent part of the inertia.
     """
     b, d = x.shape
     m = far_d2.shape[1]
@@ -64,6 +66,7 @@ def accumulate_block(
             xn += np.float64(xc[f]) * np.float64(xc[f])
         w = weights[i]
         wx = x.dtype.type(w)
+        sum_wxn[0] += w * xn
         for g in range(n_groups):
             base = g * n_clusters
             best = np.inf
@@ -212,3 +215,44 @@ def keyed_uniform_into(key, row_start, out):
         z = (z ^ (z >> np.uint64(27))) * m2
         z = z ^ (z >> np.uint64(31))
         out[i] = np.float64(z >> np.uint64(11)) * scale
+
+
+@numba.jit(**_JIT)
+def accumulate_block_lean(x, shift, dot, center_terms, weights, n_groups, n_clusters,
+                          sums, counts, cross, unit_weights):
+    """The hot loop of a Lloyd iteration: argmin, per-cluster sums and counts, and the
+    assignment's cross term ``sum(w * (|c|^2 - 2 (x - shift).c))`` in place of the inertia.
+
+    The inertia is ``cross + sum(w * |x - shift|^2)``; the second term does not change between
+    iterations, so the driver measures it once (with :func:`accumulate_block`) instead of
+    recomputing ``|x - shift|^2`` for every row of every iteration. Far rows are not tracked:
+    the driver asks for them (with :func:`accumulate_block`) only when a cluster is empty.
+    Arguments as in :func:`accumulate_block`; ``cross`` (n_groups,) is updated in place;
+    ``unit_weights`` says every weight is 1 (the common case: one multiply less per value).
+    """
+    b, d = x.shape
+    acc = np.zeros((n_groups, n_clusters, d), dtype=x.dtype)
+    for i in range(b):
+        w = weights[i]
+        wx = x.dtype.type(w)
+        for g in range(n_groups):
+            base = g * n_clusters
+            best = np.inf
+            best_j = 0
+            for j in range(n_clusters):
+                v = center_terms[base + j] - 2.0 * np.float64(dot[i, base + j])
+                if v < best:
+                    best = v
+                    best_j = j
+            if unit_weights:
+                for f in range(d):
+                    acc[g, best_j, f] += x[i, f] - shift[f]
+            else:
+                for f in range(d):
+                    acc[g, best_j, f] += wx * (x[i, f] - shift[f])
+            counts[g, best_j] += w
+            cross[g] += w * best
+    for g in range(n_groups):
+        for j in range(n_clusters):
+            for f in range(d):
+                sums[g, j, f] += acc[g, j, f]

@@ -10,11 +10,12 @@ Several restarts (``n_groups``) share each pass: their centres are stacked into 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
-from dkmeans.kernels._compiled import accumulate_block
+from dkmeans.kernels._compiled import accumulate_block, accumulate_block_lean
 
 #: Bytes of one row block (rows + their dot products) meant to stay in the L2 cache.
 BLOCK_BYTES = 256 * 1024
@@ -43,6 +44,10 @@ class Partials:
     far_label : ndarray of shape (n_groups, m), int64
         The centre each far row is assigned to.
     n_rows : int
+    sum_wxn : float
+        ``sum(w * |x - shift|^2)`` over the rows: the part of the inertia that does not depend
+        on the centres. NaN for lean partials, whose ``inertia`` holds only the cross term
+        ``sum(w * (|c|^2 - 2 (x - shift).c))`` (see :func:`chunk_partials`).
     """
 
     sums: np.ndarray
@@ -54,6 +59,7 @@ class Partials:
     far_weight: np.ndarray
     far_label: np.ndarray
     n_rows: int
+    sum_wxn: float = float("nan")
 
 
 def block_rows_for(n_features, n_centers, itemsize):
@@ -69,7 +75,7 @@ def _as_weights(sample_weight, n):
 
 
 def chunk_partials(X, centers, shift, sample_weight=None, *, n_far=None, row_offset=0,
-                   return_labels=False):
+                   return_labels=False, lean=False):
     """Assign the rows of one chunk and return their partial sums.
 
     Parameters
@@ -87,6 +93,9 @@ def chunk_partials(X, centers, shift, sample_weight=None, *, n_far=None, row_off
         Global index of the chunk's first row.
     return_labels : bool, default False
         Also return labels and squared distances.
+    lean : bool, default False
+        The fast form for Lloyd iterations: no far rows, no ``|x - shift|^2`` per row;
+        ``inertia`` then holds only the cross term and ``sum_wxn`` is NaN.
 
     Returns
     -------
@@ -122,10 +131,21 @@ def chunk_partials(X, centers, shift, sample_weight=None, *, n_far=None, row_off
         labels = np.empty((n_groups, 0), dtype=np.int32)
         min_d2 = np.empty((n_groups, 0), dtype=np.float64)
 
+    sum_wxn = np.zeros(1)
     block = block_rows_for(d, n_groups * k, dtype.itemsize)
     dot_buf = np.empty((block, n_groups * k), dtype=dtype)
     if not X.flags.c_contiguous:
         X = np.ascontiguousarray(X)
+    if lean:
+        for start in range(0, n, block):
+            stop = min(start + block, n)
+            dot = dot_buf[: stop - start]
+            np.matmul(X[start:stop], centers_t, out=dot)
+            accumulate_block_lean(X[start:stop], shift, dot, center_terms, weights[start:stop],
+                                  n_groups, k, sums, counts, inertia, sample_weight is None)
+        empty = np.zeros((n_groups, 0))
+        return Partials(sums, counts, inertia, empty, empty.astype(np.int64),
+                        np.zeros((n_groups, 0, d)), empty, empty.astype(np.int64), n)
     for start in range(0, n, block):
         stop = min(start + block, n)
         dot = dot_buf[: stop - start]
@@ -133,11 +153,12 @@ def chunk_partials(X, centers, shift, sample_weight=None, *, n_far=None, row_off
         accumulate_block(
             X[start:stop], shift, dot, center_terms, weights[start:stop], n_groups, k, start,
             sums, counts, inertia, far_d2, far_local, far_label, far_min_pos,
-            labels[:, start:stop], min_d2[:, start:stop], return_labels,
+            labels[:, start:stop], min_d2[:, start:stop], return_labels, sum_wxn,
         )
 
     partials = _pack_far(X, shift, weights, sums, counts, inertia, far_d2, far_local,
                          far_label, row_offset, n)
+    partials = dataclasses.replace(partials, sum_wxn=float(sum_wxn[0]))
     if return_labels:
         return partials, labels, min_d2
     return partials
@@ -195,7 +216,8 @@ def combine_partials(parts):
     far_rows = np.take_along_axis(np.concatenate([p.far_rows for p in parts], axis=1),
                                   order[:, :, None], axis=1)
     return Partials(sums, counts, inertia, pick("far_d2"), pick("far_index"), far_rows,
-                    pick("far_weight"), pick("far_label"), sum(p.n_rows for p in parts))
+                    pick("far_weight"), pick("far_label"), sum(p.n_rows for p in parts),
+                    sum(p.sum_wxn for p in parts))
 
 
 def finalize_centers(partials, old_centers):
