@@ -44,7 +44,10 @@ def test_labels_do_not_depend_on_chunking(data):
     ref = runs[0].labels_.compute()
     for run in runs[1:]:
         np.testing.assert_array_equal(run.labels_.compute(), ref)
-        np.testing.assert_allclose(run.cluster_centers_, runs[0].cluster_centers_, rtol=1e-5)
+        # float32 block sums round differently at other block boundaries: centres agree to
+        # float32 precision at the data's scale (values of order 10), labels exactly
+        np.testing.assert_allclose(run.cluster_centers_, runs[0].cluster_centers_, rtol=1e-5,
+                                   atol=1e-4)
     numpy_run = KMeans(10, random_state=11).fit(data)
     np.testing.assert_array_equal(numpy_run.labels_, ref)
 
