@@ -145,9 +145,10 @@ def predict(config, overrides, log_format):
 @main.command()
 @click.argument("config", type=click.Path(dir_okay=False))
 @_set_option
-def validate(config, overrides):
+@_log_option
+def validate(config, overrides, log_format):
     """Check CONFIG, its input (reachable, columns) and output (writable) without fitting."""
-    _setup_logging("text")
+    _setup_logging(log_format)
 
     def action(cfg):
         from dkmeans.jobs import validate_job

@@ -149,6 +149,13 @@ def _missing_local_folders(fs, path):
     return missing
 
 
+def _dashboard_link(cfg, client):
+    """The dashboard's address, or None when the job runs without one."""
+    if cfg.cluster.address or cfg.cluster.dashboard_address:
+        return getattr(client, "dashboard_link", None)
+    return None
+
+
 def _observers(extra, client):
     from dkmeans.monitor.standard import standard_observers
 
@@ -202,7 +209,7 @@ def run_job(cfg, *, client=None, observers=()):
 
         observer = _observers(observers, client)
         observer.on_job_start({"name": cfg.name, "config": cfg.public_dict(),
-                               "dashboard_link": getattr(client, "dashboard_link", None),
+                               "dashboard_link": _dashboard_link(cfg, client),
                                "monitor_page": register_scheduler_plugin(client),
                                "run_id": writer.run_id})
         try:
@@ -214,7 +221,7 @@ def run_job(cfg, *, client=None, observers=()):
             observer.on_job_end({"name": cfg.name, "status": "failed"}, exc)
             raise
         observer.on_job_end(metrics, None)
-        return dict(metrics, dashboard_link=getattr(client, "dashboard_link", None))
+        return dict(metrics, dashboard_link=_dashboard_link(cfg, client))
 
 
 def _run(cfg, opened, writer, observer, job_hash):
