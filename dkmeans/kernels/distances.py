@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from dkmeans.kernels._compiled import nearest_block, row_sq_norms
-from dkmeans.kernels.partials import block_rows_for
+from dkmeans.kernels.partials import aligned_blocks, block_rows_for
 
 
 def _prepare(X, centers, shift):
@@ -53,11 +53,10 @@ def nearest_centers(X, centers, *, shift=None, best_d2=None, best_idx=None, offs
     dot = np.empty((block, c), dtype=dtype)
     xn = np.empty(block)
     xc = np.empty((block, d), dtype=dtype)
-    for start in range(0, n, block):
-        stop = min(start + block, n)
+    for start, stop, rows in aligned_blocks(X, block):
         b = stop - start
-        np.matmul(X[start:stop], centers_t, out=dot[:b])
-        np.subtract(X[start:stop], shift_x, out=xc[:b])
+        np.matmul(rows, centers_t, out=dot[:b])
+        np.subtract(rows, shift_x, out=xc[:b])
         row_sq_norms(xc[:b], xn[:b])
         nearest_block(dot[:b], terms, xn[:b], offset, best_d2[start:stop], best_idx[start:stop])
     return best_idx, best_d2

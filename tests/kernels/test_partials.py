@@ -127,3 +127,19 @@ def test_finalize_matches_scikit_learn_relocation():
     sklearn_common._relocate_empty_clusters_dense(X, np.ones(500), centers, sums, weight, labels)
     expected = sums / weight[:, None]
     np.testing.assert_allclose(new[0], expected, rtol=1e-10)
+
+
+def test_misaligned_chunk_gives_the_same_partials():
+    # a chunk received over the network can be a view at any byte offset
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((5000, 6)).astype(np.float32)
+    raw = np.empty(X.nbytes + 1, dtype=np.uint8)
+    view = np.frombuffer(raw[1:].data, dtype=np.float32).reshape(X.shape)
+    view[...] = X
+    assert not view.flags.aligned
+    centers = rng.standard_normal((1, 4, 6))
+    for lean in (False, True):
+        a = chunk_partials(X, centers, np.zeros(6), lean=lean)
+        b = chunk_partials(view, centers, np.zeros(6), lean=lean)
+        np.testing.assert_array_equal(a.sums, b.sums)
+        np.testing.assert_array_equal(a.counts, b.counts)
