@@ -10,9 +10,13 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runner"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def threads_client():
-    """A client of a LocalCluster of one worker with two threads, in this process."""
+    """A client of a LocalCluster of one worker with two threads, in this process.
+
+    Module-scoped: while it lives it is the default client, which later tests elsewhere
+    (that expect the local scheduler) must not inherit.
+    """
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
