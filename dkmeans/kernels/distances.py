@@ -17,7 +17,8 @@ def _prepare(X, centers, shift):
     return X, dtype, shift64, centered
 
 
-def nearest_centers(X, centers, *, shift=None, best_d2=None, best_idx=None, offset=0):
+def nearest_centers(X, centers, *, shift=None, best_d2=None, best_idx=None, offset=0,
+                    row_norms=None):
     """Index of and squared distance to the nearest centre of every row.
 
     Parameters
@@ -34,6 +35,9 @@ def nearest_centers(X, centers, *, shift=None, best_d2=None, best_idx=None, offs
         Indices matching ``best_d2`` (updated in place).
     offset : int, default 0
         Index given to ``centers[0]`` among all centres (for incremental updates).
+    row_norms : ndarray of shape (n,), float64, optional
+        ``|x - shift|^2`` of every row, if already known (filled in if given empty: pass
+        ``np.full(n, np.nan)`` to have it computed and kept).
 
     Returns
     -------
@@ -53,12 +57,19 @@ def nearest_centers(X, centers, *, shift=None, best_d2=None, best_idx=None, offs
     dot = np.empty((block, c), dtype=dtype)
     xn = np.empty(block)
     xc = np.empty((block, d), dtype=dtype)
+    known = row_norms is not None and n > 0 and not np.isnan(row_norms[0])
     for start, stop, rows in aligned_blocks(X, block):
         b = stop - start
         np.matmul(rows, centers_t, out=dot[:b])
-        np.subtract(rows, shift_x, out=xc[:b])
-        row_sq_norms(xc[:b], xn[:b])
-        nearest_block(dot[:b], terms, xn[:b], offset, best_d2[start:stop], best_idx[start:stop])
+        if known:
+            norms = row_norms[start:stop]
+        else:
+            np.subtract(rows, shift_x, out=xc[:b])
+            row_sq_norms(xc[:b], xn[:b])
+            norms = xn[:b]
+            if row_norms is not None:
+                row_norms[start:stop] = norms
+        nearest_block(dot[:b], terms, norms, offset, best_d2[start:stop], best_idx[start:stop])
     return best_idx, best_d2
 
 

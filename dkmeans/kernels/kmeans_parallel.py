@@ -23,8 +23,10 @@ def chunk_update_nearest(X, new_candidates, state, *, shift, offset, sample_weig
     ----------
     X : ndarray of shape (n, d)
     new_candidates : ndarray of shape (c, d)
-    state : tuple (best_d2 (n,) float64, best_idx (n,) int64) or None
-        From the previous round; ``None`` before the first.
+    state : tuple (best_d2 (n,) float64, best_idx (n,) int64, row_norms (n,) float64) or None
+        From the previous round; ``None`` before the first. ``row_norms`` (``|x - shift|^2``)
+        is measured in the first round and reused, so later rounds cost a BLAS product and
+        one compiled sweep per block.
     shift : ndarray of shape (d,)
     offset : int
         Index of ``new_candidates[0]`` among all candidates.
@@ -39,12 +41,13 @@ def chunk_update_nearest(X, new_candidates, state, *, shift, offset, sample_weig
     """
     if state is None:
         best_d2 = best_idx = None
+        row_norms = np.full(X.shape[0], np.nan)
     else:
-        best_d2, best_idx = state[0].copy(), state[1].copy()
+        best_d2, best_idx, row_norms = state[0].copy(), state[1].copy(), state[2]
     best_idx, best_d2 = nearest_centers(X, new_candidates, shift=shift, best_d2=best_d2,
-                                        best_idx=best_idx, offset=offset)
+                                        best_idx=best_idx, offset=offset, row_norms=row_norms)
     w = 1.0 if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    return (best_d2, best_idx), float(np.sum(w * best_d2))
+    return (best_d2, best_idx, row_norms), float(np.sum(w * best_d2))
 
 
 def chunk_sample(X, state, *, key, oversampling, cost, row_offset, sample_weight=None):
@@ -53,7 +56,7 @@ def chunk_sample(X, state, *, key, oversampling, cost, row_offset, sample_weight
     Parameters
     ----------
     X : ndarray of shape (n, d)
-    state : tuple (best_d2 (n,), best_idx (n,))
+    state : tuple (best_d2 (n,), best_idx (n,), row_norms (n,))
     key : numpy.uint64
         Keyed-draw stream of this round.
     oversampling : float
@@ -84,7 +87,7 @@ def chunk_candidate_weights(state, n_candidates, sample_weight=None):
 
     Parameters
     ----------
-    state : tuple (best_d2 (n,), best_idx (n,))
+    state : tuple (best_d2 (n,), best_idx (n,), row_norms (n,))
     n_candidates : int
     sample_weight : ndarray of shape (n,), optional
 
