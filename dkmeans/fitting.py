@@ -175,6 +175,7 @@ def assignment(model, X, weights):
     labels : dask.array.Array of shape (n,), int32
     distances : dask.array.Array of shape (n,), float32
     """
+    import dask
     import dask.array as da
 
     labels, distances = model.labels_, getattr(model, "_distances", None)
@@ -188,7 +189,7 @@ def assignment(model, X, weights):
                                token="dkmeans-skipped-labels")
         distances = da.map_blocks(_skipped_distances, distances, weights, dtype=np.float32,
                                   token="dkmeans-skipped-distances")
-    return labels.persist(), distances.persist()
+    return dask.persist(labels, distances)  # one round trip for both
 
 
 def sizes(labels, k):

@@ -20,7 +20,7 @@ from dkmeans import fitting
 from dkmeans.checkpoints import CheckpointStore
 from dkmeans.cluster import connect
 from dkmeans.config import config_hash
-from dkmeans.errors import InputDataError, UserInputError
+from dkmeans.errors import InputDataError, OutputExistsError, UserInputError
 from dkmeans.io import OutputWriter, read_parquet_dataset
 from dkmeans.monitor.hooks import ObserverGroup
 from dkmeans.preprocess import Scaler, prepare_features
@@ -280,7 +280,13 @@ def _run(cfg, opened, writer, observer, job_hash):
 
     def publish():
         with clock.phase("publish"):
-            writer.publish(input_fingerprint=dataset.fingerprint, config_hash=job_hash)
+            try:
+                writer.publish(input_fingerprint=dataset.fingerprint, config_hash=job_hash)
+            except OutputExistsError:
+                # another run published first (mode: error): resuming could not change that
+                if checkpoint is not None:
+                    checkpoint.clear()
+                raise
         if checkpoint is not None:
             checkpoint.clear()
         logger.info("published %s: %d rows, k=%d, inertia %.6g", cfg.output.url,

@@ -38,6 +38,7 @@ from dkmeans.io import commit
 from dkmeans.io.dataset import Dataset
 from dkmeans.io.label_parts import PartInfo, PartTask, write_label_part
 from dkmeans.io.manifest import MANIFEST_NAME, build_manifest, dumps, load_manifest
+from dkmeans.io.publish_lock import publish_lock
 from dkmeans.io.secrets import check_no_secrets, secret_values
 from dkmeans.io.storage import StorageHandle
 
@@ -273,14 +274,17 @@ class OutputWriter:
         """
         self._require_open()
         try:
-            old = self.check_mode()
-            manifest = build_manifest(run_id=self.run_id, files=self.staged_files,
-                                      input_fingerprint=input_fingerprint,
-                                      config_hash=config_hash, extra=extra)
-            data = dumps(manifest)
-            check_no_secrets(data, f"{self.url}/{MANIFEST_NAME}", self._secrets)
-            commit.publish(self.handle, run_id=self.run_id, new_files=list(self._files),
-                           manifest=data, old_manifest=old)
+            # one publisher at a time: the mode is checked again under the lock, so two runs
+            # finishing together cannot both publish into an output that must not be replaced
+            with publish_lock(self.handle, self.run_id):
+                old = self.check_mode()
+                manifest = build_manifest(run_id=self.run_id, files=self.staged_files,
+                                          input_fingerprint=input_fingerprint,
+                                          config_hash=config_hash, extra=extra)
+                data = dumps(manifest)
+                check_no_secrets(data, f"{self.url}/{MANIFEST_NAME}", self._secrets)
+                commit.publish(self.handle, run_id=self.run_id, new_files=list(self._files),
+                               manifest=data, old_manifest=old)
         except commit.PublishError as exc:
             if exc.restored:
                 self.discard()
