@@ -1,4 +1,4 @@
-"""Read and write overhead of a whole job against bare pyarrow (issue 4, "Must show").
+"""Read and write overhead of a whole job against bare pyarrow.
 
 Target: on a local Parquet dataset of 10,000,000 x 16 float32, the job's time outside the fit
 is at most 1.5 x (a bare pyarrow read of the features + a bare pyarrow write of the labels).
