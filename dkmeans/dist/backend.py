@@ -115,14 +115,8 @@ class LocalBackend:
                                                           split_every)
 
     def map_rows(self, fn, *, args=(), phase="map", dtype=None, trailing_shape=()):
-        """``fn(x, w, row_offset, *args)`` on every chunk, results concatenated (axis 0).
-
-        If ``fn`` returns a tuple of arrays, a tuple of concatenated arrays is returned.
-        """
-        parts = self._run(fn, args)
-        if isinstance(parts[0], tuple):
-            return tuple(np.concatenate(column, axis=0) for column in zip(*parts))
-        return np.concatenate(parts, axis=0)
+        """``fn(x, w, row_offset, *args)`` on every chunk, results concatenated (axis 0)."""
+        return np.concatenate(self._run(fn, args), axis=0)
 
     def release(self, state):
         """Drop per-chunk state (nothing to do in memory)."""

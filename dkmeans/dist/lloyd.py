@@ -131,27 +131,6 @@ def _assign_chunk(x, w, offset, centers, shift):
     return chunk_partials(x, centers, shift, w, row_offset=offset, n_far=0)
 
 
-def _labels_distances_chunk(x, w, offset, centers, shift):
-    partials, labels, min_d2 = chunk_partials(x, centers, shift, w, row_offset=offset,
-                                              n_far=0, return_labels=True)
-    return labels[0], min_d2[0]
-
-
-def final_assignment(backend, centers, *, shift):
-    """One pass: labels and squared distances of every row for one set of centres.
-
-    Parameters
-    ----------
-    centers : ndarray of shape (1, k, d), centred
-
-    Returns
-    -------
-    labels : ndarray of shape (n,), int32
-    min_d2 : ndarray of shape (n,), float64
-    """
-    return backend.map_rows(_labels_distances_chunk, args=(centers, shift), phase="labels")
-
-
 def _final_chunk(x, w, offset, state, centers, shift):
     partials, labels, min_d2 = chunk_partials(x, centers, shift, w, row_offset=offset,
                                               n_far=0, return_labels=True)
@@ -167,8 +146,10 @@ def _distances_of(state):
 
 
 def final_pass(backend, centers, *, shift):
-    """One pass: inertia of one set of centres, keeping every row's label and distance with
-    its chunk (futures on the workers), so using the labels later costs no pass.
+    """One pass: inertia of one set of centres, and every row's label and distance.
+
+    On a Dask backend these stay with their chunks (futures on the workers), so using the
+    labels later costs no pass; in memory they come back as arrays.
 
     Parameters
     ----------

@@ -9,7 +9,7 @@ import numpy as np
 
 from dkmeans.dist.backend import make_backend
 from dkmeans.dist.init import kmeans_parallel, kmeans_plusplus_init, random_init
-from dkmeans.dist.lloyd import data_moments, final_assignment, final_inertia, final_pass, lloyd
+from dkmeans.dist.lloyd import data_moments, final_inertia, final_pass, lloyd
 from dkmeans.estimators._base import ClusterEstimator, check_float, check_init, check_int
 from dkmeans.estimators._predict import PredictMixin
 from dkmeans.estimators._validation import (
@@ -176,14 +176,9 @@ default 'k-means||'
         labels = distances = None
         if centers.shape[0] > 1:
             inertias = final_inertia(backend, centers, shift=shift)
-        elif backend.is_dask:
-            # labels and distances stay with their chunks: using them costs no further pass
+        else:  # one restart: labels, distances and inertia from the same final pass
             inertia, labels, distances = final_pass(backend, centers, shift=shift)
             inertias = np.array([inertia])
-        else:  # in memory, one restart: labels and inertia from the same final pass
-            labels, min_d2 = final_assignment(backend, centers, shift=shift)
-            inertias = np.array([min_d2 @ weights if weights is not None else min_d2.sum()])
-            distances = np.sqrt(min_d2).astype(np.float32)
         best = int(np.argmin(inertias))
         best_centers = centers[best] + shift
 
