@@ -1,7 +1,9 @@
-"""Labels and distances of every row for a fitted model, as lazy Dask arrays.
+"""Labels and distances of every row for a fitted model, as lazy Dask arrays; cluster sizes.
 
-Rows with zero weight (skipped for NaN/inf) get the label -1 (written as null) and a NaN
-distance, so every input row has an output row.
+A Lloyd fit on Dask input already holds its labels and distances (see
+:func:`dkmeans.dist.lloyd.final_pass`); :func:`assign` is for the other cases (mini-batch,
+several restarts, a loaded model). Marking skipped rows is the caller's
+(:func:`dkmeans.fitting.assignment`).
 """
 
 from __future__ import annotations
@@ -11,25 +13,20 @@ import numpy as np
 from dkmeans.kernels.distances import nearest_centers
 
 
-def _assign_block(x, w, centers, shift):
+def _assign_block(x, centers, shift):
     labels, d2 = nearest_centers(x, centers, shift=shift)
     out = np.empty((x.shape[0], 2), dtype=np.float64)
     out[:, 0] = labels
     out[:, 1] = np.sqrt(d2)
-    if w is not None:
-        skipped = np.asarray(w).reshape(-1) <= 0
-        out[skipped, 0] = -1
-        out[skipped, 1] = np.nan
     return out
 
 
-def assign(X, weights, centers, shift):
-    """Labels (int32, -1 for skipped rows) and Euclidean distances (float32).
+def assign(X, centers, shift):
+    """Labels (int32) and Euclidean distances (float32) to the nearest centre.
 
     Parameters
     ----------
     X : dask.array.Array of shape (n, d)
-    weights : dask.array.Array of shape (n,) or None
     centers : ndarray of shape (k, d)
     shift : ndarray of shape (d,)
         Reference point for the distance expansion (the data mean).
@@ -38,20 +35,12 @@ def assign(X, weights, centers, shift):
     -------
     labels : dask.array.Array of shape (n,), int32
     distances : dask.array.Array of shape (n,), float32
-    both : dask.array.Array of shape (n, 2), float64
-        The array both are sliced from; persist it to compute the assignment once.
+        Both are sliced from one per-chunk computation: compute or persist them together.
     """
-    import dask.array as da
-
     centers = np.asarray(centers, dtype=np.float64)
-    if weights is None:
-        both = X.map_blocks(_assign_block, None, centers, shift, dtype=np.float64,
-                            chunks=(X.chunks[0], (2,)), token="dkmeans-assign")
-    else:
-        both = da.map_blocks(_assign_block, X, weights[:, None], centers, shift,
-                             dtype=np.float64, chunks=(X.chunks[0], (2,)),
-                             token="dkmeans-assign")
-    return both[:, 0].astype(np.int32), both[:, 1].astype(np.float32), both
+    both = X.map_blocks(_assign_block, centers, shift, dtype=np.float64,
+                        chunks=(X.chunks[0], (2,)), token="dkmeans-assign")
+    return both[:, 0].astype(np.int32), both[:, 1].astype(np.float32)
 
 
 def _sizes_block(labels, k):

@@ -168,7 +168,8 @@ def assignment(model, X, weights):
     """Labels (int32, -1 for skipped rows) and distances (float32) of every row, persisted.
 
     A Lloyd fit on Dask input kept them with their chunks in its final pass, so this costs no
-    pass over the data; otherwise (mini-batch, several restarts) one assignment pass runs.
+    pass over the data; otherwise (mini-batch, several restarts, a loaded model) one
+    assignment pass runs.
 
     Returns
     -------
@@ -178,12 +179,9 @@ def assignment(model, X, weights):
     import dask
     import dask.array as da
 
-    labels, distances = model.labels_, getattr(model, "_distances", None)
+    labels, distances = getattr(model, "labels_", None), getattr(model, "_distances", None)
     if not isinstance(labels, da.Array) or distances is None:
-        shift = getattr(model, "_shift", None)
-        if shift is None:
-            shift = model.cluster_centers_.mean(axis=0)
-        labels, distances, _ = assign(X, None, model.cluster_centers_, shift)
+        labels, distances = assign(X, model.cluster_centers_, model._reference_point())
     if weights is not None:
         labels = da.map_blocks(_skipped_labels, labels, weights, dtype=np.int32,
                                token="dkmeans-skipped-labels")
@@ -192,7 +190,7 @@ def assignment(model, X, weights):
     return dask.persist(labels, distances)  # one round trip for both
 
 
-def sizes(labels, k):
+def cluster_counts(labels, k):
     """Rows per cluster, list of int."""
     return [int(s) for s in cluster_sizes(labels, k).compute()]
 

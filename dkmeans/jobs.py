@@ -6,13 +6,10 @@ from __future__ import annotations
 import contextlib
 import logging
 
-import numpy as np
-
-from dkmeans.assign import assign, cluster_sizes
 from dkmeans.cluster import connect
 from dkmeans.config import config_hash
 from dkmeans.errors import InputDataError
-from dkmeans.fitting import check_enough_rows, scan
+from dkmeans.fitting import assignment, check_enough_rows, cluster_counts, scan
 from dkmeans.io import OutputWriter, load_model, read_parquet_dataset
 from dkmeans.preprocess import Scaler, prepare_features
 from dkmeans.runner import check_input_values, check_writable, read_input
@@ -46,17 +43,13 @@ def predict_job(cfg, *, client=None):
             scaler = Scaler.from_dict(model.preprocess_)
             X, weights = prepare_features(dataset.features, scaler,
                                           skip_nonfinite=n_skipped > 0)
-            centers = np.asarray(model.cluster_centers_, dtype=np.float64)
-            # the fit's data mean, in model space: the centres' weighted mean is close enough
-            shift = centers.mean(axis=0)
-            labels, distances, both = assign(X, weights, centers, shift)
-            both = both.persist()
-            labels, distances = both[:, 0].astype(np.int32), both[:, 1].astype(np.float32)
+            labels, distances = assignment(model, X, weights)
             writer.stage_labels(dataset, labels, distances if cfg.output.distance else None)
-            sizes = [int(s) for s in cluster_sizes(labels, centers.shape[0]).compute()]
+            k = model.cluster_centers_.shape[0]
+            sizes = cluster_counts(labels, k)
             metrics = {"name": cfg.name, "run_id": writer.run_id, "config_hash": job_hash,
                        "model_url": cfg.predict.model_url, "rows": int(dataset.n_rows),
-                       "rows_skipped": n_skipped, "n_clusters": int(centers.shape[0]),
+                       "rows_skipped": n_skipped, "n_clusters": int(k),
                        "cluster_sizes": sizes, "input_fingerprint": dataset.fingerprint}
             writer.stage_json("metrics.json", metrics)
             writer.publish(input_fingerprint=dataset.fingerprint, config_hash=job_hash)

@@ -254,7 +254,7 @@ def _run(cfg, opened, writer, observer, job_hash):
     with clock.phase("write-labels"):
         labels, distances = fitting.assignment(model, X, weights)
         writer.stage_labels(dataset, labels, distances if cfg.output.distance else None)
-        sizes = fitting.sizes(labels, model.cluster_centers_.shape[0])
+        sizes = fitting.cluster_counts(labels, model.cluster_centers_.shape[0])
     evaluation = None
     if truth is not None:
         with clock.phase("evaluate"):
