@@ -66,3 +66,8 @@ def tree_reduce_layer(keys, combine, *, name, split_every):
 def graph_from_layer(name, dsk, dependencies):
     """Wrap a raw layer into a HighLevelGraph on top of the given collections."""
     return HighLevelGraph.from_collections(name, dsk, dependencies=list(dependencies))
+
+
+def sum_parts(parts):
+    """Combine for partial results that add up (floats or same-shape arrays), in order."""
+    return sum(parts[1:], parts[0])

@@ -13,6 +13,7 @@ import logging
 
 import numpy as np
 
+from dkmeans.dist.graph import sum_parts
 from dkmeans.kernels.kmeans_parallel import (
     chunk_candidate_weights,
     chunk_sample,
@@ -30,10 +31,6 @@ PLUSPLUS_SAMPLE_ROWS = 100_000
 
 def _concat(parts):
     return tuple(np.concatenate([p[i] for p in parts]) for i in range(len(parts[0])))
-
-
-def _sum(parts):
-    return sum(parts[1:], parts[0])
 
 
 def _smallest_chunk(x, w, offset, key, n_keep):
@@ -106,7 +103,7 @@ def kmeans_parallel(backend, n_clusters, *, seed, shift, oversampling_factor=2.0
     else:
         first, _ = uniform_rows(backend, 1, seed=seed, stream=0)
     candidates = [first]
-    state, cost = backend.reduce_with_state(_update_chunk, _sum, None,
+    state, cost = backend.reduce_with_state(_update_chunk, sum_parts, None,
                                             args=(first, shift, 0), phase="init-round0")
     n_candidates = 1
     round_no = 0
@@ -124,12 +121,12 @@ def kmeans_parallel(backend, n_clusters, *, seed, shift, oversampling_factor=2.0
             continue
         candidates.append(rows)
         state, cost = backend.reduce_with_state(
-            _update_chunk, _sum, state, args=(rows, shift, n_candidates),
+            _update_chunk, sum_parts, state, args=(rows, shift, n_candidates),
             phase=f"init-round{round_no}")
         backend.release(old_state)
         n_candidates += rows.shape[0]
     candidates = np.concatenate(candidates)
-    state_w, weights = backend.reduce_with_state(_weights_chunk, _sum, state,
+    state_w, weights = backend.reduce_with_state(_weights_chunk, sum_parts, state,
                                                  args=(n_candidates,), phase="init-weights")
     backend.release(state)
     logger.info("k-means||: %d candidates after %d rounds", n_candidates, round_no)

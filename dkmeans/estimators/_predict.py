@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from dkmeans.dist.backend import make_backend
+from dkmeans.dist.graph import sum_parts
 from dkmeans.estimators._validation import (
     check_array,
     check_feature_names,
@@ -35,10 +36,6 @@ def _inertia_chunk(x, w, offset, centers, shift):
 def _finite_block(x):
     check_finite(x)
     return x
-
-
-def _sum(parts):
-    return sum(parts[1:], parts[0])
 
 
 class PredictMixin:
@@ -145,4 +142,4 @@ class PredictMixin:
         weights = check_sample_weight(sample_weight, X)
         backend = make_backend(X, weights, n_threads=getattr(self, "n_threads", None))
         args = (self.cluster_centers_.astype(np.float64), self._reference_point())
-        return -float(backend.reduce(_inertia_chunk, _sum, args=args, phase="score"))
+        return -float(backend.reduce(_inertia_chunk, sum_parts, args=args, phase="score"))
