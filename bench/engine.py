@@ -107,7 +107,6 @@ def run(results, *, cluster_client=None):
 
 def _dask_row(X, init, client):
     import dask.array as da
-    from sklearn.cluster import KMeans as SKKMeans  # noqa: F401
 
     from dkmeans import KMeans
 

@@ -38,29 +38,11 @@ def make_blobs32(n, d, k, seed=0):
 
 
 # -- Parquet, read the way a job reads it: one chunk per file, lengths from the footers --------
-def read_parquet_file(path):
-    """One file's feature columns as a float32 matrix (rows, columns)."""
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(path)
-    out = np.empty((table.num_rows, table.num_columns), dtype=np.float32)
-    for j, column in enumerate(table.columns):
-        out[:, j] = column.to_numpy()
-    return out
-
-
 def parquet_array(folder):
-    """Dask array over a folder of Parquet files (one chunk per file, no data read)."""
-    import dask.array as da
-    import pyarrow.parquet as pq
-    from dask.base import tokenize
+    """The folder's features as a dkmeans job reads them (lazy; lengths from the footers)."""
+    from dkmeans.io import read_parquet_dataset
 
-    files = sorted(str(p) for p in Path(folder).glob("*.parquet"))
-    lengths = tuple(pq.read_metadata(f).num_rows for f in files)
-    d = len(pq.read_schema(files[0]).names)
-    name = "read-parquet-" + tokenize(files)
-    dsk = {(name, i, 0): (read_parquet_file, f) for i, f in enumerate(files)}
-    return da.Array(dsk, name, chunks=(lengths, (d,)), dtype=np.float32)
+    return read_parquet_dataset(str(folder)).features
 
 
 def write_blob_files(folder, *, n_files, rows_per_file, d, k, seed=0, std=1.0):

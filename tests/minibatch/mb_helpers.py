@@ -14,6 +14,8 @@ import pyarrow.parquet as pq
 from dask.base import tokenize
 from sklearn.datasets import make_blobs
 
+from dkmeans.io import read_parquet_dataset
+
 
 def blobs(n, d, k, *, seed=0, dtype=np.float32):
     """``make_blobs`` rows (n, d) around ``k`` centres, in ``dtype``."""
@@ -32,20 +34,10 @@ def write_parquet(folder, X, rows_per_file):
     return folder
 
 
-def read_parquet_file(path):
-    """The feature matrix of one file, float32, shape (rows, columns)."""
-    table = pq.read_table(path)
-    return np.column_stack([c.to_numpy() for c in table.columns]).astype(np.float32)
-
-
 def parquet_array(folder):
-    """A Dask array over a Parquet folder, one chunk per file, lengths from the footers only."""
-    files = sorted(str(p) for p in Path(folder).glob("*.parquet"))
-    lengths = tuple(pq.read_metadata(f).num_rows for f in files)
-    d = len(pq.read_schema(files[0]).names)
-    name = "read-parquet-" + tokenize(files)
-    dsk = {(name, i, 0): (read_parquet_file, f) for i, f in enumerate(files)}
-    return da.Array(dsk, name, chunks=(lengths, (d,)), dtype=np.float32)
+    """The folder's features as dkmeans reads them: a lazy Dask array, one chunk per file
+    here (small files), lengths from the footers only."""
+    return read_parquet_dataset(str(folder)).features
 
 
 class ReadCounter:

@@ -90,7 +90,7 @@ def test_streaming_from_parquet_holds_a_few_chunks(one_worker, parquet_folder, d
     prefixes = {t["key"][0] if isinstance(t["key"], tuple) else t["key"] for t in stream.data}
     prefixes = {p.rsplit("-", 1)[0] for p in prefixes}
     assert {"dkmeans-minibatch-read-partials", "dkmeans-minibatch-group-partials"} <= prefixes
-    reads = [t for t in stream.data if str(t["key"]).startswith("('read-parquet")]
+    reads = [t for t in stream.data if str(t["key"]).startswith("('dkmeans-read-parquet")]
     assert len(reads) == 2 * N_CHUNKS  # each chunk read once per epoch, init included
 
 
