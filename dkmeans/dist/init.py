@@ -18,6 +18,7 @@ from dkmeans.kernels.kmeans_parallel import (
     chunk_candidate_weights,
     chunk_sample,
     chunk_update_nearest,
+    keep_sampled,
     recluster,
 )
 from dkmeans.kernels.random import keyed_index, stream_key
@@ -27,10 +28,6 @@ logger = logging.getLogger(__name__)
 
 #: Rows drawn uniformly for k-means++ seeding when the data is a Dask array.
 PLUSPLUS_SAMPLE_ROWS = 100_000
-
-
-def _concat(parts):
-    return tuple(np.concatenate([p[i] for p in parts]) for i in range(len(parts[0])))
 
 
 def _smallest_chunk(x, w, offset, key, n_keep):
@@ -64,10 +61,37 @@ def uniform_rows(backend, n_rows, *, seed, stream=0):
     return rows, index
 
 
-def _update_chunk(x, w, offset, state, new, shift, start):
+def _round_chunk(x, w, offset, state, new, shift, start, key, ell):
+    """One k-means|| pass over a chunk: measure the new candidates, then (with ``key``) draw the
+    chunk's share of the next round's sample against the chunk's own cost.
+
+    Returns the new state and ``(cost, candidate weights, sample or None)``; the weights of the
+    last pass are the ones kept, so counting them needs no pass of its own.
+    """
     new_state, cost = chunk_update_nearest(x, new, state, shift=shift, offset=start,
                                            sample_weight=w)
-    return new_state, cost
+    weights = chunk_candidate_weights(new_state, start + new.shape[0], w)
+    sample = None if key is None else chunk_sample(
+        x, new_state, key=key, oversampling=ell, cost=cost, row_offset=offset, sample_weight=w)
+    return new_state, (cost, weights, sample)
+
+
+def _combine_round(parts):
+    """Sum costs and weights; narrow the samples to the rows still drawn at the summed cost."""
+    cost = sum_parts([p[0] for p in parts])
+    weights = sum_parts([p[1] for p in parts])
+    sample = None if parts[0][2] is None else keep_sampled([p[2] for p in parts], cost)
+    return cost, weights, sample
+
+
+class _KeepSampled:
+    """Picklable combine of :func:`chunk_sample` results drawn at a known total cost."""
+
+    def __init__(self, cost):
+        self.cost = cost
+
+    def __call__(self, parts):
+        return keep_sampled(parts, self.cost)
 
 
 def _sample_chunk(x, w, offset, state, key, ell, cost):
@@ -75,13 +99,13 @@ def _sample_chunk(x, w, offset, state, key, ell, cost):
                                row_offset=offset, sample_weight=w)
 
 
-def _weights_chunk(x, w, offset, state, n_candidates):
-    return state, chunk_candidate_weights(state, n_candidates, w)
-
-
 def kmeans_parallel(backend, n_clusters, *, seed, shift, oversampling_factor=2.0, rounds=2,
                     n_trials=5):
     """k-means|| initial centres (uncentred), shape (n_clusters, d), float64.
+
+    Every round is one pass: it measures the round's candidates and draws the next round's
+    sample in the same tasks (see :func:`~dkmeans.kernels.kmeans_parallel.chunk_sample`), so
+    ``rounds`` rounds cost ``rounds + 1`` passes, the candidate weights included.
 
     Parameters
     ----------
@@ -97,37 +121,43 @@ def kmeans_parallel(backend, n_clusters, *, seed, shift, oversampling_factor=2.0
         Reclusterings of the candidates; the lowest weighted cost wins.
     """
     ell = oversampling_factor * n_clusters
+
+    def another_round(done, n_candidates):
+        # extra rounds only when too few candidates came out (tiny data, heavy duplication)
+        return done < rounds or (n_candidates < n_clusters and done < rounds + 5)
+
     if backend.sample_weight is None:
         # one keyed draw picks the first centre: no pass over the data
         first = backend.take_rows([keyed_index(stream_key(seed, 0), backend.n_rows)])
     else:
         first, _ = uniform_rows(backend, 1, seed=seed, stream=0)
-    candidates = [first]
-    state, cost = backend.reduce_with_state(_update_chunk, sum_parts, None,
-                                            args=(first, shift, 0), phase="init-round0")
-    n_candidates = 1
-    round_no = 0
-    # extra rounds only when too few candidates came out (tiny data, heavy duplication)
-    while round_no < rounds or (n_candidates < n_clusters and round_no < rounds + 5):
-        round_no += 1
-        if cost <= 0:
-            break
-        key = stream_key(seed, round_no)
+    candidates, new, state = [first], first, None
+    n_candidates = round_no = 0
+    while True:
+        more = another_round(round_no, n_candidates + new.shape[0])
+        key = stream_key(seed, round_no + 1) if more else None
         old_state = state
-        state, (rows, _) = backend.reduce_with_state(
-            _sample_chunk, _concat, state, args=(key, ell, cost),
-            phase=f"init-round{round_no}-sample")
-        if rows.shape[0] == 0:
-            continue
-        candidates.append(rows)
-        state, cost = backend.reduce_with_state(
-            _update_chunk, sum_parts, state, args=(rows, shift, n_candidates),
+        state, (cost, weights, sample) = backend.reduce_with_state(
+            _round_chunk, _combine_round, state, args=(new, shift, n_candidates, key, ell),
             phase=f"init-round{round_no}")
         backend.release(old_state)
-        n_candidates += rows.shape[0]
+        n_candidates += new.shape[0]
+        if not more or cost <= 0:
+            break
+        round_no += 1
+        # an empty draw (tiny data) is redrawn with the next round's key, data permitting
+        while sample.rows.shape[0] == 0 and another_round(round_no, n_candidates):
+            round_no += 1
+            old_state = state
+            state, sample = backend.reduce_with_state(
+                _sample_chunk, _KeepSampled(cost), state,
+                args=(stream_key(seed, round_no), ell, cost), phase=f"init-round{round_no}-sample")
+            backend.release(old_state)
+        if sample.rows.shape[0] == 0:
+            break
+        new = sample.rows
+        candidates.append(new)
     candidates = np.concatenate(candidates)
-    state_w, weights = backend.reduce_with_state(_weights_chunk, sum_parts, state,
-                                                 args=(n_candidates,), phase="init-weights")
     backend.release(state)
     logger.info("k-means||: %d candidates after %d rounds", n_candidates, round_no)
     if candidates.shape[0] < n_clusters:

@@ -256,3 +256,60 @@ def accumulate_block_lean(x, shift, dot, center_terms, weights, n_groups, n_clus
         for j in range(n_clusters):
             for f in range(d):
                 sums[g, j, f] += acc[g, j, f]
+
+
+@numba.jit(**_JIT)
+def greedy_plusplus_pairwise(d2, weights, first, uniforms, out_index):
+    """Greedy k-means++ on rows whose pairwise squared distances are known.
+
+    Each step draws ``t`` candidates with probability proportional to ``w * D(x)^2`` (inverse
+    CDF of ``uniforms[step - 1]``) and keeps the one that lowers the weighted potential most,
+    as :func:`dkmeans.kernels.seeding.kmeans_plusplus` does with BLAS products.
+
+    Parameters
+    ----------
+    d2 : ndarray of shape (n, n), float64
+        Squared distances between the rows.
+    weights : ndarray of shape (n,), float64
+    first : int
+        The first centre.
+    uniforms : ndarray of shape (k - 1, t), float64
+        Uniform draws in [0, 1) for each later step.
+    out_index : ndarray of shape (k,), int64
+        Receives the chosen rows.
+    """
+    n = d2.shape[0]
+    k = out_index.shape[0]
+    t = uniforms.shape[1]
+    closest = d2[first].copy()
+    cumulative = np.empty(n)
+    out_index[0] = first
+    for step in range(1, k):
+        total = 0.0
+        for i in range(n):
+            total += weights[i] * closest[i]
+            cumulative[i] = total
+        if total <= 0.0:  # every row sits on a centre already: any row will do
+            out_index[step] = min(int(uniforms[step - 1, 0] * n), n - 1)
+            continue
+        best_potential = np.inf
+        best = 0
+        for j in range(t):
+            target = uniforms[step - 1, j] * total
+            lo, hi = 0, n  # first index whose cumulative weight reaches the target
+            while lo < hi:
+                mid = (lo + hi) // 2
+                if cumulative[mid] < target:
+                    lo = mid + 1
+                else:
+                    hi = mid
+            candidate = min(lo, n - 1)
+            potential = 0.0
+            for i in range(n):
+                potential += weights[i] * min(closest[i], d2[candidate, i])
+            if potential < best_potential:
+                best_potential = potential
+                best = candidate
+        out_index[step] = best
+        for i in range(n):
+            closest[i] = min(closest[i], d2[best, i])

@@ -8,12 +8,14 @@ nearest to them and reclustered in memory.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from dkmeans.kernels.distances import nearest_centers
 from dkmeans.kernels.partials import chunk_partials, finalize_centers
 from dkmeans.kernels.random import keyed_uniform
-from dkmeans.kernels.seeding import kmeans_plusplus
+from dkmeans.kernels.seeding import kmeans_plusplus, pairwise_distances
 
 
 def chunk_update_nearest(X, new_candidates, state, *, shift, offset, sample_weight=None):
@@ -50,8 +52,23 @@ def chunk_update_nearest(X, new_candidates, state, *, shift, offset, sample_weig
     return (best_d2, best_idx, row_norms), float(np.sum(w * best_d2))
 
 
+class Sample(NamedTuple):
+    """Rows drawn in a k-means|| round, with what is needed to re-test them against a larger
+    cost. All arrays have one entry (row) per sampled row, in global row order."""
+
+    draws: np.ndarray  # (s,) float64, the keyed uniform draw of each row
+    scores: np.ndarray  # (s,) float64, l * w * D(x)^2
+    rows: np.ndarray  # (s, d) float64
+    index: np.ndarray  # (s,) int64, global row indices
+
+
 def chunk_sample(X, state, *, key, oversampling, cost, row_offset, sample_weight=None):
-    """Rows of a chunk sampled for one k-means|| round.
+    """Rows of a chunk sampled for one k-means|| round: those with ``u * cost < l * w * D^2``.
+
+    Given the total cost ``phi`` this is the round's sample. Given only a lower bound of it (the
+    chunk's own cost, while that cost is still being summed) it is a superset of the sample, of
+    about ``l`` rows, which :func:`keep_sampled` narrows once the total is known: so sampling
+    can ride along with the pass that measures the cost, instead of needing a pass of its own.
 
     Parameters
     ----------
@@ -62,24 +79,42 @@ def chunk_sample(X, state, *, key, oversampling, cost, row_offset, sample_weight
     oversampling : float
         Expected number of rows sampled over the whole data (``l``).
     cost : float
-        ``phi``: total weighted cost over the whole data.
+        ``phi``, or a lower bound of it.
     row_offset : int
     sample_weight : ndarray of shape (n,), optional
 
     Returns
     -------
-    rows : ndarray of shape (s, d), float64
-    index : ndarray of shape (s,), int64
-        Global row indices, ascending.
+    Sample
     """
     best_d2 = state[0]
     w = 1.0 if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
     u = keyed_uniform(key, row_offset, X.shape[0])
-    if cost > 0:
-        picked = np.flatnonzero(u * cost < oversampling * w * best_d2)
-    else:
-        picked = np.empty(0, dtype=np.int64)
-    return np.asarray(X[picked], dtype=np.float64), picked.astype(np.int64) + row_offset
+    scores = oversampling * w * best_d2
+    picked = np.flatnonzero(u * cost < scores)
+    return Sample(u[picked], scores[picked], np.asarray(X[picked], dtype=np.float64),
+                  picked.astype(np.int64) + row_offset)
+
+
+def keep_sampled(samples, cost):
+    """Concatenate samples (in row order) and keep the rows still sampled at ``cost``.
+
+    Rounding is monotone, so a partial sum of non-negative chunk costs never exceeds the total
+    and every row sampled at the total passes each earlier, smaller bound: narrowing step by step
+    up a reduction tree ends with exactly the rows :func:`chunk_sample` picks at the total.
+
+    Parameters
+    ----------
+    samples : sequence of Sample
+    cost : float
+
+    Returns
+    -------
+    Sample
+    """
+    whole = Sample(*(np.concatenate([getattr(s, f) for s in samples]) for f in Sample._fields))
+    keep = np.flatnonzero(whole.draws * cost < whole.scores)
+    return Sample(*(a[keep] for a in whole))
 
 
 def chunk_candidate_weights(state, n_candidates, sample_weight=None):
@@ -154,9 +189,10 @@ def recluster(candidates, weights, n_clusters, *, rng, shift, n_trials=5):
     if candidates.shape[0] <= n_clusters:
         return candidates[:n_clusters].copy()
     best_cost, best_centers = np.inf, None
+    pairwise = pairwise_distances(candidates, shift=shift)  # measured once for every try
     for _ in range(n_trials):
         seeds, _ = kmeans_plusplus(candidates, n_clusters, rng=rng, sample_weight=weights,
-                                   shift=shift)
+                                   shift=shift, pairwise=pairwise)
         centers, cost = weighted_lloyd(candidates, weights, seeds, shift=shift)
         if cost < best_cost:
             best_cost, best_centers = cost, centers

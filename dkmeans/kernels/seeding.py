@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from dkmeans.kernels._compiled import greedy_plusplus_pairwise
 from dkmeans.kernels.distances import nearest_centers, squared_distances
 from dkmeans.kernels.random import keyed_uniform
 
+#: Up to this many rows, k-means++ measures all pairwise distances once (32 MiB at most) and
+#: runs its steps in one compiled loop; the reclustering of k-means|| candidates is this case.
+PAIRWISE_MAX_ROWS = 2048
 
-def kmeans_plusplus(X, n_clusters, *, rng, sample_weight=None, shift=None, n_local_trials=None):
+
+def kmeans_plusplus(X, n_clusters, *, rng, sample_weight=None, shift=None, n_local_trials=None,
+                    pairwise=None):
     """Greedy k-means++ seeding on rows held in memory (Arthur & Vassilvitskii 2007).
 
     As scikit-learn does, each step draws ``n_local_trials`` candidates with probability
@@ -24,6 +30,8 @@ def kmeans_plusplus(X, n_clusters, *, rng, sample_weight=None, shift=None, n_loc
         Point subtracted before distance expansions (the data mean).
     n_local_trials : int, optional
         Default ``2 + int(log(n_clusters))``.
+    pairwise : ndarray of shape (n, n), float64, optional
+        :func:`pairwise_distances` of ``X``, when several seedings share it.
 
     Returns
     -------
@@ -37,16 +45,24 @@ def kmeans_plusplus(X, n_clusters, *, rng, sample_weight=None, shift=None, n_loc
         n_local_trials = 2 + int(np.log(n_clusters))
     total_w = w.sum()
     first = int(rng.choice(n, p=w / total_w)) if total_w > 0 else int(rng.integers(n))
+    # both ways draw the same uniforms, (k - 1) x n_local_trials in order, and pick the same rows
+    if pairwise is not None or n <= PAIRWISE_MAX_ROWS:
+        if pairwise is None:
+            pairwise = pairwise_distances(X, shift=shift)
+        indices = np.empty(n_clusters, dtype=np.int64)
+        uniforms = rng.uniform(size=(n_clusters - 1, n_local_trials))
+        greedy_plusplus_pairwise(pairwise, w, first, uniforms, indices)
+        return X[indices].astype(np.float64), indices
     indices = [first]
     _, closest = nearest_centers(X, X[[first]], shift=shift)
     potential = closest @ w
     for _ in range(1, n_clusters):
+        uniforms = rng.uniform(size=n_local_trials)
         if potential <= 0:  # every row sits on a centre already: any row will do
-            indices.append(int(rng.integers(n)))
+            indices.append(min(int(uniforms[0] * n), n - 1))
             continue
         cumulative = np.cumsum(w * closest)
-        draws = rng.uniform(size=n_local_trials) * cumulative[-1]
-        candidates = np.minimum(np.searchsorted(cumulative, draws), n - 1)
+        candidates = np.minimum(np.searchsorted(cumulative, uniforms * cumulative[-1]), n - 1)
         trial = np.minimum(closest[:, None], squared_distances(X, X[candidates], shift=shift))
         trial_potential = w @ trial
         best = int(np.argmin(trial_potential))
@@ -55,6 +71,12 @@ def kmeans_plusplus(X, n_clusters, *, rng, sample_weight=None, shift=None, n_loc
         potential = trial_potential[best]
     indices = np.asarray(indices, dtype=np.int64)
     return X[indices].astype(np.float64), indices
+
+
+def pairwise_distances(X, *, shift=None):
+    """Squared distances between all rows, shape (n, n), float64, or None above
+    ``PAIRWISE_MAX_ROWS`` rows (then k-means++ measures distances step by step instead)."""
+    return squared_distances(X, X, shift=shift) if X.shape[0] <= PAIRWISE_MAX_ROWS else None
 
 
 def chunk_smallest_keys(X, key, row_offset, n_keep):

@@ -1,11 +1,15 @@
 """k-means++ and k-means|| kernels."""
 
 import numpy as np
+import pytest
+
+from dkmeans.kernels import seeding
 
 from dkmeans.kernels.kmeans_parallel import (
     chunk_candidate_weights,
     chunk_sample,
     chunk_update_nearest,
+    keep_sampled,
     recluster,
 )
 from dkmeans.kernels.random import stream_key
@@ -34,6 +38,32 @@ def test_kmeans_plusplus_never_picks_zero_weight_rows():
         assert (w[idx] > 0).all()
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("duplicated", [False, True])
+def test_pairwise_and_blockwise_kmeans_plusplus_pick_the_same_rows(monkeypatch, weighted,
+                                                                    duplicated):
+    # small inputs take the pairwise compiled loop, large ones BLAS blocks; forcing each on the
+    # same rows must give the same seeds. With fewer distinct rows than k, once every distinct
+    # row is a seed the rest are picked among rounding-level distances: any row will do there
+    X, _, _ = blobs(n=600, k=8, d=4)
+    if duplicated:
+        X = np.repeat(X[:3], 200, axis=0)
+    w = np.random.default_rng(1).uniform(0.5, 2.0, len(X)) if weighted else None
+    shift = X.mean(0)
+    picks = {}
+    for limit in (0, seeding.PAIRWISE_MAX_ROWS):
+        monkeypatch.setattr(seeding, "PAIRWISE_MAX_ROWS", limit)
+        centers, idx = kmeans_plusplus(X, 8, rng=np.random.default_rng(3), sample_weight=w,
+                                       shift=shift)
+        np.testing.assert_array_equal(centers, X[idx])
+        picks[limit] = idx
+    if duplicated:
+        for idx in picks.values():
+            assert len(np.unique(X[idx[:3]], axis=0)) == 3
+    else:
+        np.testing.assert_array_equal(picks[0], picks[seeding.PAIRWISE_MAX_ROWS])
+
+
 def test_smallest_keys_do_not_depend_on_chunking():
     X, _, _ = blobs()
     key = stream_key(1, 0)
@@ -49,8 +79,9 @@ def test_sampling_draws_about_l_rows_and_weights_add_up():
     state, cost = chunk_update_nearest(X, X[:1], None, shift=shift, offset=0)
     counts = []
     for r in range(20):
-        rows, index = chunk_sample(X, state, key=stream_key(0, r), oversampling=10.0,
-                                   cost=cost, row_offset=0)
+        sample = chunk_sample(X, state, key=stream_key(0, r), oversampling=10.0, cost=cost,
+                              row_offset=0)
+        rows, index = sample.rows, sample.index
         np.testing.assert_array_equal(rows, X[index])
         counts.append(len(index))
     assert 7 < np.mean(counts) < 13
@@ -58,6 +89,37 @@ def test_sampling_draws_about_l_rows_and_weights_add_up():
     assert cost2 <= cost and (state2[0] <= state[0]).all()
     weights = chunk_candidate_weights(state2, 1 + len(rows))
     assert weights.sum() == len(X)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_samples_drawn_against_chunk_costs_narrow_to_the_sample_at_the_total(weighted):
+    # each chunk draws against its own cost (a lower bound of the total) and the reduction
+    # narrows as the costs add up: the end result must be exactly the draw at the total cost
+    X, _, _ = blobs(n=20_000)
+    w = np.random.default_rng(2).uniform(0.0, 3.0, len(X)) if weighted else None
+    shift = X.mean(0)
+    bounds = [0, 3000, 3001, 9000, 20_000]
+    chunks = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        wa = None if w is None else w[a:b]
+        state, cost = chunk_update_nearest(X[a:b], X[:1], None, shift=shift, offset=0,
+                                           sample_weight=wa)
+        chunks.append((state, cost, wa))
+    total = (chunks[0][1] + chunks[1][1]) + (chunks[2][1] + chunks[3][1])
+    whole_state = tuple(np.concatenate([c[0][i] for c in chunks]) for i in range(3))
+    key = stream_key(5, 1)
+    exact = chunk_sample(X, whole_state, key=key, oversampling=40.0, cost=total, row_offset=0,
+                         sample_weight=w)
+    local = [chunk_sample(X[a:b], state, key=key, oversampling=40.0, cost=cost, row_offset=a,
+                          sample_weight=wa)
+             for a, b, (state, cost, wa) in zip(bounds[:-1], bounds[1:], chunks)]
+    assert sum(len(s.index) for s in local) > len(exact.index)  # supersets, really narrowed
+    pair_costs = (chunks[0][1] + chunks[1][1], chunks[2][1] + chunks[3][1])
+    narrowed = keep_sampled([keep_sampled(local[:2], pair_costs[0]),
+                             keep_sampled(local[2:], pair_costs[1])], total)
+    for field in exact._fields:
+        np.testing.assert_array_equal(getattr(narrowed, field), getattr(exact, field))
+    assert 20 < len(exact.index) < 60
 
 
 def test_recluster_finds_the_blobs():
