@@ -11,6 +11,7 @@ import sys
 import click
 
 from dkmeans import __version__
+from dkmeans.cluster import ClusterError
 from dkmeans.errors import DkmeansError, UserInputError
 
 logger = logging.getLogger("dkmeans")
@@ -63,14 +64,22 @@ def _guarded(action, config, overrides):
     except KeyboardInterrupt:
         click.echo("error: interrupted; nothing was published", err=True)
         return 130
-    except Exception as exc:  # noqa: BLE001 - every runtime failure maps to exit code 1
-        import traceback
-
-        from dkmeans.config import redact_text
-
-        # a runtime failure is for an operator to debug: keep the traceback, minus secrets
-        sys.stderr.write(redact_text("".join(traceback.format_exception(exc)), secrets))
+    except ClusterError as exc:
+        # the message says what failed and where; the traceback shows only Dask's insides
+        logger.debug("%s", _traceback(exc, secrets))
         return _fail(exc, secrets, user_error=False)
+    except Exception as exc:  # noqa: BLE001 - every runtime failure maps to exit code 1
+        # a runtime failure is for an operator to debug: keep the traceback, minus secrets
+        sys.stderr.write(_traceback(exc, secrets))
+        return _fail(exc, secrets, user_error=False)
+
+
+def _traceback(exc, secrets):
+    import traceback
+
+    from dkmeans.config import redact_text
+
+    return redact_text("".join(traceback.format_exception(exc)), secrets)
 
 
 def _print_outputs(cfg, metrics):

@@ -18,8 +18,8 @@ from fsspec.implementations.local import LocalFileSystem
 
 from dkmeans import fitting
 from dkmeans.checkpoints import CheckpointStore
-from dkmeans.cluster import connect
-from dkmeans.config import config_hash
+from dkmeans.cluster import connect, scheduler_guard
+from dkmeans.config import RUNTIME_ONLY_SECTIONS, config_hash
 from dkmeans.errors import InputDataError, OutputExistsError, UserInputError
 from dkmeans.io import OutputWriter, read_parquet_dataset
 from dkmeans.monitor.hooks import ObserverGroup
@@ -213,7 +213,9 @@ def run_job(cfg, *, client=None, observers=()):
                                "monitor_page": register_scheduler_plugin(client),
                                "run_id": writer.run_id})
         try:
-            with writer:
+            # scheduler_guard: observers and the caller hear "scheduler lost", not the
+            # cancelled future that told us
+            with scheduler_guard(client), writer:
                 with _performance_report(cfg.report.performance, writer):
                     metrics, publish = _run(cfg, opened, writer, observer, job_hash)
                 publish()
@@ -244,8 +246,10 @@ def _run(cfg, opened, writer, observer, job_hash):
 
     checkpoint = None
     if cfg.checkpoint.enabled:
-        checkpoint = CheckpointStore(cfg.output.url, f"{job_hash[:16]}-{dataset.fingerprint[:16]}",
-                                     cfg.output.storage_options)
+        # keyed without the cluster section: a rerun on a replacement cluster (a scheduler
+        # at a new address after the old one was lost) resumes
+        key = f"{config_hash(cfg, exclude=RUNTIME_ONLY_SECTIONS)[:16]}-{dataset.fingerprint[:16]}"
+        checkpoint = CheckpointStore(cfg.output.url, key, cfg.output.storage_options)
     result = fitting.fit(cfg, X, weights, clock=clock, observer=observer,
                          checkpoint=checkpoint)
     model = result.model

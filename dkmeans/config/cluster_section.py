@@ -70,8 +70,9 @@ class ClusterConfig(Section):
     tls : TlsConfig, optional
         Client certificates; requires a ``tls://`` address.
     timeout : float, default 30
-        Seconds to wait for the scheduler (or the LocalCluster) before failing;
-        accepts ``"30s"``, ``"2m"``.
+        Seconds to wait for the scheduler (or the LocalCluster) before failing; also how long
+        a job goes on trying to reach a scheduler it lost before it fails. Accepts ``"30s"``,
+        ``"2m"``.
     n_workers : int, default 2
     threads_per_worker : int, default 1
     memory_limit : str, default "auto"

@@ -173,6 +173,9 @@ class DaskEventsObserver(JobObserver):
         bool
             Whether the event reached the scheduler.
         """
+        if getattr(self.client, "status", "running") != "running":
+            # lost its scheduler: each event would wait for the connect timeout, for nothing
+            return False
         msg = {"kind": kind, "run_id": self.run_id, "job": self.name, "time": time.time()}
         msg.update({k: _plain(v) for k, v in fields.items()})
         try:

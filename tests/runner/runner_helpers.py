@@ -30,15 +30,19 @@ def write_blobs(folder, *, rows=6000, features=4, centers=4, files=3, seed=0, st
     return table
 
 
-def job_yaml(data, out, *, extra=""):
-    """A small fit job on a threaded in-process cluster (quick to start)."""
+LOCAL_THREADS = "{n_workers: 1, threads_per_worker: 2, processes: false, dashboard_address: null}"
+
+
+def job_yaml(data, out, *, extra="", cluster=LOCAL_THREADS):
+    """A small fit job, by default on a threaded in-process cluster (quick to start).
+
+    ``cluster`` is the ``cluster`` section as a YAML flow mapping."""
     return textwrap.dedent(f"""\
         name: test-job
         input: {{url: "{data}", id_columns: [row_id]}}
         model: {{n_clusters: 4, random_state: 0}}
         evaluate: {{label_column: label}}
-        cluster: {{n_workers: 1, threads_per_worker: 2, processes: false,
-                   dashboard_address: null}}
+        cluster: {cluster}
         output: {{url: "{out}", mode: overwrite, distance: true}}
         report: {{html: false}}
         """) + textwrap.dedent(extra)
