@@ -12,7 +12,7 @@ import click
 
 from dkmeans import __version__
 from dkmeans.cluster import ClusterError
-from dkmeans.errors import DkmeansError, UserInputError
+from dkmeans.errors import DkmeansError, StorageError, UserInputError
 
 logger = logging.getLogger("dkmeans")
 
@@ -64,8 +64,9 @@ def _guarded(action, config, overrides):
     except KeyboardInterrupt:
         click.echo("error: interrupted; nothing was published", err=True)
         return 130
-    except ClusterError as exc:
-        # the message says what failed and where; the traceback shows only Dask's insides
+    except (ClusterError, StorageError) as exc:
+        # the message says what failed and where (a storage error: the URL, after the S3
+        # client's retries); the traceback shows only Dask's or the client's insides
         logger.debug("%s", _traceback(exc, secrets))
         return _fail(exc, secrets, user_error=False)
     except Exception as exc:  # noqa: BLE001 - every runtime failure maps to exit code 1

@@ -7,6 +7,7 @@ all output is staged by an :class:`~dkmeans.io.OutputWriter` and published at th
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import time
@@ -20,7 +21,7 @@ from dkmeans import fitting
 from dkmeans.checkpoints import CheckpointStore
 from dkmeans.cluster import connect, scheduler_guard
 from dkmeans.config import RUNTIME_ONLY_SECTIONS, config_hash
-from dkmeans.errors import InputDataError, OutputExistsError, UserInputError
+from dkmeans.errors import InputDataError, OutputExistsError, StorageError, UserInputError
 from dkmeans.io import OutputWriter, read_parquet_dataset
 from dkmeans.monitor.hooks import ObserverGroup
 from dkmeans.preprocess import Scaler, prepare_features
@@ -130,12 +131,24 @@ def check_writable(url, storage_options):
         fs.makedirs(staging, exist_ok=True)
         fs.pipe(probe, b"ok")
         fs.rm(probe)
-    except OSError as exc:
-        raise UserInputError(f"output.url: {url} is not writable ({exc})") from exc
+    except Exception as exc:
+        if _refused(exc):
+            raise UserInputError(f"output.url: {url} is not writable ({exc})") from exc
+        # throttling, dropped connections: the store failed, not the config (after retries)
+        raise StorageError(f"output.url: writing a probe file under {url} failed: "
+                           f"{type(exc).__name__}: {exc}") from exc
     finally:
         for folder in created:  # deepest first; rmdir removes only empty folders
             with contextlib.suppress(OSError):
                 os.rmdir(folder)
+
+
+def _refused(exc):
+    """Whether a failed write means the output is not writable (a config matter)."""
+    refusals = (PermissionError, FileNotFoundError, FileExistsError, NotADirectoryError,
+                IsADirectoryError)
+    return isinstance(exc, refusals) or (
+        isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS))
 
 
 def _missing_local_folders(fs, path):

@@ -157,7 +157,8 @@ class ChunkReader:
             with pq.ParquetFile(chunk.path) as pf:
                 return pf.read_row_groups(rgs, columns=file_cols)
         with fsspec.parquet.open_parquet_file(
-            chunk.path, fs=self.handle.fs, columns=file_cols, row_groups=rgs, engine="pyarrow"
+            chunk.path, fs=_RangesRaise(self.handle.fs), columns=file_cols, row_groups=rgs,
+            engine="pyarrow",
         ) as f, pq.ParquetFile(f) as pf:
             return pf.read_row_groups(rgs, columns=file_cols)
 
@@ -175,6 +176,25 @@ class ChunkReader:
     def count_rows(self, chunk: ChunkSource) -> int:
         """Rows of the chunk that pass the filters (reads the filter columns only)."""
         return self.read_table(chunk, self.filter_columns, expect_rows=False).num_rows
+
+
+class _RangesRaise:
+    """A filesystem whose ``cat_ranges`` raises the first failed range's error.
+
+    fsspec's ``cat_ranges`` returns a failed range's exception in place of its bytes
+    (``on_error="return"``), and :func:`fsspec.parquet.open_parquet_file` then slices it as
+    bytes: a storage failure that outlasted the client's retries would surface as an
+    unrelated ``TypeError``. Everything else is the wrapped filesystem's.
+    """
+
+    def __init__(self, fs):
+        self._fs = fs
+
+    def cat_ranges(self, paths, starts, ends, **kwargs):
+        return self._fs.cat_ranges(paths, starts, ends, **{**kwargs, "on_error": "raise"})
+
+    def __getattr__(self, name):
+        return getattr(self._fs, name)
 
 
 def table_to_matrix(table: pa.Table, names: Sequence[str], dtype: np.dtype, *, source: str

@@ -94,6 +94,9 @@ def list_output(handle: StorageHandle) -> set[str]:
         found = fs.find(root)
     except FileNotFoundError:
         return set()
+    except Exception as exc:  # OSError, botocore errors: nothing has moved yet
+        raise StorageError(f"Listing the output {handle.url} failed: {type(exc).__name__}: "
+                           f"{exc}") from exc
     rels = {p[len(root) + 1 :] for p in found if p.startswith(root + "/")}
     return {r for r in rels if not r.startswith(STAGING_DIR + "/")}
 
@@ -131,12 +134,16 @@ def publish(handle: StorageHandle, *, run_id: str, new_files: list[str], manifes
     logger.info("Publishing %s: %d file(s), replacing %d, removing %d stale",
                 handle.url, len(new), len(existing & new), len(stale))
     backup = [(handle.path(r), handle.path(f"{stage}/{PREVIOUS_DIR}/{r}")) for r in aside]
+    step = "moving the old _SUCCESS aside"  # named in the error: says where it stopped
     try:
         if had_success:
             move_many(handle, [(handle.path(MANIFEST_NAME),
                                 handle.path(f"{stage}/{PREVIOUS_DIR}/{MANIFEST_NAME}"))])
+        step = f"moving {len(backup)} old file(s) aside"
         move_many(handle, backup)
+        step = f"moving {len(new)} new file(s) into place"
         move_many(handle, [(handle.path(f"{stage}/{r}"), handle.path(r)) for r in sorted(new)])
+        step = f"writing {handle.to_url(handle.path(MANIFEST_NAME))}"
         write_atomic(handle, MANIFEST_NAME, manifest, tmp_relpath=f"{stage}/{MANIFEST_NAME}.tmp")
     except Exception as exc:
         restored = _rollback(handle, stage, new - existing, aside, had_success)
@@ -144,7 +151,8 @@ def publish(handle: StorageHandle, *, run_id: str, new_files: list[str], manifes
                  "rolling back failed too: the output has no _SUCCESS and must not be trusted "
                  f"until a rerun succeeds; the previous files are under {stage}/{PREVIOUS_DIR}/")
         raise PublishError(
-            f"Publishing {handle.url} failed ({type(exc).__name__}: {exc}); {state}.",
+            f"Publishing {handle.url} failed while {step} ({type(exc).__name__}: {exc}); "
+            f"{state}.",
             restored=restored,
         ) from exc
     remove_tree(handle, STAGING_DIR)

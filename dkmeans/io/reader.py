@@ -156,6 +156,10 @@ def _read_footer(handle: StorageHandle, entry: FileEntry) -> pq.FileMetaData | N
                 f"Input file {source} is not a readable Parquet file (corrupt footer): {exc}"
             ) from exc
         raise StorageError(f"Reading the footer of {source} failed: {exc}") from exc
+    except Exception as exc:  # botocore's connection errors are not OSError
+        raise StorageError(
+            f"Reading the footer of {source} failed: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def _is_corrupt_parquet(exc: OSError) -> bool:

@@ -1,5 +1,5 @@
-"""``dkmeans run`` on S3 through a fault-injecting proxy in front of a moto server (the job
-and its worker processes reach the bucket only through the proxy).
+"""``dkmeans run`` on S3 through a fault-injecting proxy in front of a moto server: the job
+under test and its worker processes reach the bucket only through the proxy.
 
 Transient throttling, server errors and dropped connections, on reads and on writes, are
 retried by the S3 client with backoff: the job publishes what a run without faults
@@ -52,20 +52,34 @@ def proxy(s3_endpoint):
         yield p
 
 
-@pytest.fixture
-def s3(s3_endpoint, proxy, tmp_path):
-    """A reset endpoint holding the input at s3://lake/in/ (3 files); the proxy without rules."""
+@pytest.fixture(scope="module")
+def bucket(s3_endpoint, tmp_path_factory):
+    """The input at s3://lake/in/ (3 files) and, at s3://lake/clean/, what a job publishes
+    from it without faults; tests write to outputs of their own."""
     import requests
     import s3fs
 
+    # moto keeps its buckets in the process, whichever server made them: start clean
     requests.post(f"{s3_endpoint}/moto-api/reset", timeout=10)
-    proxy.clear()
-    s3fs.S3FileSystem.clear_instance_cache()
-    fs = s3fs.S3FileSystem(key=KEY, secret=SECRET, endpoint_url=s3_endpoint)
+    fs = s3fs.S3FileSystem(key=KEY, secret=SECRET, endpoint_url=s3_endpoint,
+                           skip_instance_cache=True)
     fs.mkdir(BUCKET)
-    write_blobs(tmp_path / "in", rows=ROWS, files=3)
-    fs.put(str(tmp_path / "in") + "/", f"{BUCKET}/in/", recursive=True)
-    yield fs
+    tmp = tmp_path_factory.mktemp("s3-faults")
+    write_blobs(tmp / "in", rows=ROWS, files=3)
+    fs.put(str(tmp / "in") + "/", f"{BUCKET}/in/", recursive=True)
+    clean = run_job(tmp, "clean", s3_endpoint)
+    assert clean.returncode == 0, clean.stderr
+    return fs
+
+
+@pytest.fixture
+def s3(bucket, proxy):
+    """The bucket, with the proxy holding no rule."""
+    import s3fs
+
+    proxy.clear()
+    bucket.invalidate_cache()
+    yield bucket
     proxy.clear()
     s3fs.S3FileSystem.clear_instance_cache()
 
@@ -112,13 +126,13 @@ def assert_no_secret(result):
 
 def test_transient_faults_on_reads_and_writes_leave_the_same_result(tmp_path, s3, s3_endpoint,
                                                                     proxy):
-    clean = run_job(tmp_path, "clean", s3_endpoint)
-    assert clean.returncode == 0, clean.stderr
     rules = [proxy.inject(fault, methods="GET", path=".parquet", times=1)  # footers and tasks
              for fault in ("slowdown", "internal-error", "slowdown", "drop", "truncate")]
     rules += [proxy.inject("drop", methods="PUT", path="/labels/part-", times=2),  # workers
               proxy.inject("drop-after", methods="PUT", path=f"/{BUCKET}/faulty/_SUCCESS",
                            copies=False, times=1),
+              # the lock was created but its answer lost: the retry is refused (412), and
+              # the lock must still count as this run's
               proxy.inject("drop-after", methods="PUT", path="_publish.lock", times=1),
               proxy.inject("drop", methods="POST", path="?delete", times=1)]
     # worker processes, not threads: they reach the proxy with the shipped options
@@ -143,10 +157,11 @@ def test_transient_faults_on_reads_and_writes_leave_the_same_result(tmp_path, s3
 
 def test_a_persistent_fault_while_publishing_fails_cleanly_keeping_the_previous_output(
         tmp_path, s3, s3_endpoint, proxy):
-    first = run_job(tmp_path, "out", s3_endpoint)
-    assert first.returncode == 0, first.stderr
+    # a published output, as the clean run left it (its manifest lists relative paths)
+    s3.copy(f"{BUCKET}/clean/", f"{BUCKET}/out/", recursive=True)
     opts = {"key": KEY, "secret": SECRET, "endpoint_url": s3_endpoint}
     before, manifest = published(s3, "out"), read_manifest(f"s3://{BUCKET}/out", opts)
+    assert manifest == read_manifest(f"s3://{BUCKET}/clean", opts)
 
     # every new _SUCCESS is throttled: the new files are in place when it fails
     rule = proxy.inject("slowdown", methods="PUT", path=f"/{BUCKET}/out/_SUCCESS", copies=False)
@@ -157,6 +172,7 @@ def test_a_persistent_fault_while_publishing_fails_cleanly_keeping_the_previous_
             f"failed while writing s3://{BUCKET}/out/_SUCCESS") in result.stderr, result.stderr
     assert "reduce your request rate" in result.stderr
     assert "the previous output was restored" in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
     proxy.clear()
     assert published(s3, "out") == before
     assert read_manifest(f"s3://{BUCKET}/out", opts) == manifest
@@ -166,13 +182,33 @@ def test_a_persistent_fault_while_publishing_fails_cleanly_keeping_the_previous_
 
 def test_a_persistent_read_fault_fails_naming_the_input(tmp_path, s3, proxy):
     rule = proxy.inject("slowdown", methods="GET", path=".parquet")
-    result = run_job(tmp_path, "out", proxy.url, input_retries=FAIL_FAST)
+    result = run_job(tmp_path, "unread", proxy.url, input_retries=FAIL_FAST)
     assert result.returncode == 1, result.stderr
     assert rule.hits >= 5
     assert (f"error: the job failed and nothing was published: Reading the footer of "
             f"s3://{BUCKET}/in/part-0000") in result.stderr, result.stderr
     assert "reduce your request rate" in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
     proxy.clear()
     s3.invalidate_cache()
-    assert not s3.exists(f"{BUCKET}/out/_SUCCESS") and not s3.exists(f"{BUCKET}/out/labels")
+    assert not s3.find(f"{BUCKET}/unread")
+    assert_no_secret(result)
+
+
+@pytest.mark.parametrize("fault", ["slowdown", "drop"])
+def test_a_store_failing_the_output_probe_is_a_storage_error_not_a_config_error(
+        tmp_path, s3, proxy, fault):
+    # the probe write that checks output.url before any work: a store that keeps failing it
+    # (throttling, dropped connections) is a runtime failure, exit 1; only a refusal
+    # (permissions, a missing bucket) is a mistake in the config, exit 2
+    rule = proxy.inject(fault, methods="PUT", path="/_staging/probe-")
+    result = run_job(tmp_path, "probed", proxy.url, output_retries=FAIL_FAST)
+    assert result.returncode == 1, result.stderr
+    assert rule.hits >= 1
+    assert (f"error: the job failed and nothing was published: output.url: writing a probe "
+            f"file under s3://{BUCKET}/probed/ failed") in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    proxy.clear()
+    s3.invalidate_cache()
+    assert not s3.find(f"{BUCKET}/probed")
     assert_no_secret(result)
