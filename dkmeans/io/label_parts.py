@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
+import uuid
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,9 +110,17 @@ def write_label_part(task: PartTask, labels: np.ndarray, distances: np.ndarray |
     fs = task.output.fs
     try:
         if task.output.is_local:
+            # written aside, then renamed: a worker killed mid-write leaves no torn file under
+            # the part's name, and a late duplicate of a retried task replaces it whole
             os.makedirs(posixpath.dirname(path), exist_ok=True)
-            pq.write_table(table, path)
-            size = os.path.getsize(path)
+            partial = f"{path}.{uuid.uuid4().hex[:8]}.tmp"
+            try:
+                pq.write_table(table, partial)
+                size = os.path.getsize(partial)
+                os.replace(partial, path)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(partial)
         else:
             with fs.open(path, "wb") as f:
                 pq.write_table(table, f)

@@ -229,33 +229,45 @@ def accumulate_block_lean(x, shift, dot, center_terms, weights, n_groups, n_clus
     the driver asks for them (with :func:`accumulate_block`) only when a cluster is empty.
     Arguments as in :func:`accumulate_block`; ``cross`` (n_groups,) is updated in place;
     ``unit_weights`` says every weight is 1 (the common case: one multiply less per value).
+
+    Two passes over the block per group, labels first and sums second: each loop stays
+    simple enough to compile branch-free and vectorised, about twice as fast as one fused
+    loop (the block is in cache for the second pass).
     """
     b, d = x.shape
-    acc = np.zeros((n_groups, n_clusters, d), dtype=x.dtype)
-    for i in range(b):
-        w = weights[i]
-        wx = x.dtype.type(w)
-        for g in range(n_groups):
-            base = g * n_clusters
+    labels = np.empty(b, dtype=np.int64)
+    acc = np.empty((n_clusters, d), dtype=x.dtype)
+    for g in range(n_groups):
+        base = g * n_clusters
+        group_cross = 0.0
+        for i in range(b):
             best = np.inf
             best_j = 0
             for j in range(n_clusters):
                 v = center_terms[base + j] - 2.0 * np.float64(dot[i, base + j])
-                if v < best:
-                    best = v
-                    best_j = j
-            if unit_weights:
+                closer = v < best
+                best_j = j if closer else best_j
+                best = v if closer else best
+            labels[i] = best_j
+            group_cross += weights[i] * best
+        cross[g] += group_cross
+        acc[:] = 0
+        if unit_weights:
+            for i in range(b):
+                j = labels[i]
                 for f in range(d):
-                    acc[g, best_j, f] += x[i, f] - shift[f]
-            else:
+                    acc[j, f] += x[i, f] - shift[f]
+                counts[g, j] += 1.0
+        else:
+            for i in range(b):
+                j = labels[i]
+                wx = x.dtype.type(weights[i])
                 for f in range(d):
-                    acc[g, best_j, f] += wx * (x[i, f] - shift[f])
-            counts[g, best_j] += w
-            cross[g] += w * best
-    for g in range(n_groups):
+                    acc[j, f] += wx * (x[i, f] - shift[f])
+                counts[g, j] += weights[i]
         for j in range(n_clusters):
             for f in range(d):
-                sums[g, j, f] += acc[g, j, f]
+                sums[g, j, f] += acc[j, f]
 
 
 @numba.jit(**_JIT)

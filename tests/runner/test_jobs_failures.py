@@ -177,7 +177,10 @@ def test_a_worker_killed_writing_labels_changes_nothing(tmp_path, dask_deploymen
         killed = run_job(load_config(tmp_path / "killed.yaml"), client=client)
 
     # one worker died half-way through a part; the job went on with the other
-    pid = int(marker.read_text())
+    pid, torn = marker.read_text().split("\n", 1)
+    pid = int(pid)
+    # the torn bytes went to a temporary name, never to the part's own
+    assert "/labels/part-" in torn and not torn.endswith(".parquet"), torn
     dead = [w for w in deployment.workers if w.pid == pid]
     assert dead and dead[0].wait(timeout=30) == -signal.SIGKILL
     assert sum(w.poll() is None for w in deployment.workers) == 1

@@ -13,14 +13,16 @@ from distributed.diagnostics.plugin import WorkerPlugin
 class DieWritingLabelPart(WorkerPlugin):
     """The first worker to write a label part dies half-way through it (SIGKILL).
 
-    It writes the first half of the part's Parquet bytes to the part's path (the torn file
-    a crash leaves), records its process id in ``marker``, and kills itself. The marker is
-    created exclusively, so one worker dies, once; every other write goes through.
+    It writes the first half of the part's Parquet bytes to the path it was given (the torn
+    file a crash leaves), records its process id and that path in ``marker``, and kills
+    itself. The marker is created exclusively, so one worker dies, once; every other write
+    goes through.
 
     Parameters
     ----------
     marker : str or Path
-        A file that must not exist yet; holds the killed worker's pid afterwards.
+        A file that must not exist yet; holds the killed worker's pid and, on the next line,
+        the path of the torn file afterwards.
     """
 
     name = "dkmeans-test-die-writing-label-part"
@@ -41,7 +43,7 @@ class DieWritingLabelPart(WorkerPlugin):
                 fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:  # another worker died already
                 return write_table(table, where, *args, **kwargs)
-            os.write(fd, str(os.getpid()).encode())
+            os.write(fd, f"{os.getpid()}\n{where}".encode())
             os.close(fd)
             buffer = pa.BufferOutputStream()
             write_table(table, buffer, *args, **kwargs)
