@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from dkmeans.cluster import connect
+from dkmeans.cluster import client_security, connect
 from dkmeans.config import config_hash
 from dkmeans.errors import InputDataError
 from dkmeans.fitting import assignment, check_enough_rows, cluster_counts, scan
@@ -60,7 +60,9 @@ def predict_job(cfg, *, client=None):
 def validate_job(cfg):
     """Check the input (listing, schema, columns, row count) and that the output is writable.
 
-    Reads only Parquet metadata and writes only a probe file that it removes.
+    Reads only Parquet metadata and writes only a probe file that it removes. The cluster is
+    not contacted, but ``cluster.tls`` is checked (files present, certificates for a
+    ``tls://`` address) as a run would check it.
 
     Returns
     -------
@@ -78,6 +80,8 @@ def validate_job(cfg):
         dataset, _, _, features = read_input(cfg)
         check_enough_rows(cfg, dataset.n_rows)
     check_writable(cfg.output.url, cfg.output.storage_options)
+    if cfg.cluster.address:
+        client_security(cfg.cluster)
     OutputWriter(cfg.output.url, storage_options=cfg.output.storage_options,
                  mode=cfg.output.mode)
     return {"files": len(dataset.files), "rows": int(dataset.n_rows),

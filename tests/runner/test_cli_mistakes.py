@@ -92,3 +92,17 @@ def test_mistake_exits_nonzero_names_culprit_publishes_nothing(case, data, tmp_p
     assert "traceback" not in message  # a user mistake, or a scheduler not there: one line
     assert not (out / "_SUCCESS").exists()
     assert not (out / "labels").exists()
+
+
+def test_validate_checks_the_tls_files_without_contacting_the_cluster(data, tmp_path):
+    # `dkmeans validate` catches a missing certificate as `run` would, before any night run
+    out = tmp_path / "out"
+    config = tmp_path / "job.yaml"
+    config.write_text(job_yaml(
+        data / "good", out, cluster="{address: 'tls://127.0.0.1:1', timeout: 2, tls: {ca_file: "
+        f"'{data / 'good' / 'part-00000.parquet'}', cert: '{tmp_path / 'no.pem'}'}}}}"))
+    result = run_cli("validate", str(config))
+    assert result.returncode == 2, result.stderr
+    assert "cluster.tls.cert" in result.stderr and "no.pem" in result.stderr
+    assert "traceback" not in result.stderr.lower()
+    assert not out.exists() or not any(out.iterdir())
