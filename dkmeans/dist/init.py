@@ -62,26 +62,32 @@ def uniform_rows(backend, n_rows, *, seed, stream=0):
 
 
 def _round_chunk(x, w, offset, state, new, shift, start, key, ell):
-    """One k-means|| pass over a chunk: measure the new candidates, then (with ``key``) draw the
-    chunk's share of the next round's sample against the chunk's own cost.
+    """One k-means|| pass over a chunk: measure the new candidates, then draw the chunk's share
+    of the next round's sample against the chunk's own cost (with ``key``) or, on the last
+    pass (``key`` None), count the rows nearest to each candidate.
 
-    Returns the new state and ``(cost, candidate weights, sample or None)``; the weights of the
-    last pass are the ones kept, so counting them needs no pass of its own.
+    Returns the new state and ``(cost, candidate weights or None, sample or None)``.
     """
     new_state, cost = chunk_update_nearest(x, new, state, shift=shift, offset=start,
                                            sample_weight=w)
-    weights = chunk_candidate_weights(new_state, start + new.shape[0], w)
-    sample = None if key is None else chunk_sample(
-        x, new_state, key=key, oversampling=ell, cost=cost, row_offset=offset, sample_weight=w)
-    return new_state, (cost, weights, sample)
+    if key is None:  # the last pass: weigh the candidates
+        return new_state, (cost, chunk_candidate_weights(new_state, start + new.shape[0], w),
+                           None)
+    sample = chunk_sample(x, new_state, key=key, oversampling=ell, cost=cost,
+                          row_offset=offset, sample_weight=w)
+    return new_state, (cost, None, sample)
 
 
 def _combine_round(parts):
-    """Sum costs and weights; narrow the samples to the rows still drawn at the summed cost."""
+    """Sum costs (and weights); narrow the samples to the rows still drawn at the summed cost."""
     cost = sum_parts([p[0] for p in parts])
-    weights = sum_parts([p[1] for p in parts])
-    sample = None if parts[0][2] is None else keep_sampled([p[2] for p in parts], cost)
-    return cost, weights, sample
+    if parts[0][2] is None:
+        return cost, sum_parts([p[1] for p in parts]), None
+    return cost, None, keep_sampled([p[2] for p in parts], cost)
+
+
+def _weights_chunk(x, w, offset, state, n_candidates):
+    return state, chunk_candidate_weights(state, n_candidates, w)
 
 
 class _KeepSampled:
@@ -157,6 +163,11 @@ def kmeans_parallel(backend, n_clusters, *, seed, shift, oversampling_factor=2.0
             break
         new = sample.rows
         candidates.append(new)
+    if weights is None:  # stopped early (no cost left, or no row drawn): weigh them now
+        old_state = state
+        state, weights = backend.reduce_with_state(_weights_chunk, sum_parts, state,
+                                                   args=(n_candidates,), phase="init-weights")
+        backend.release(old_state)
     candidates = np.concatenate(candidates)
     backend.release(state)
     logger.info("k-means||: %d candidates after %d rounds", n_candidates, round_no)

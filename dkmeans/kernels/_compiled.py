@@ -138,6 +138,28 @@ def nearest_block(dot, center_norms, xn, offset, best_d2, best_idx):
 
 
 @numba.jit(**_JIT)
+def first_center_block(x, shift, center, best_d2, row_norms):
+    """Squared distances to one centre, and ``|x - shift|^2``, of every row, in one sweep.
+
+    The first k-means|| round measures a single candidate: differences computed directly
+    cost less than a product with one column, and the row norms later rounds reuse come in
+    the same sweep. x (b, d); shift, center (d,) float64; best_d2, row_norms (b,) float64.
+    """
+    b, d = x.shape
+    for i in range(b):
+        to_center = 0.0
+        to_shift = 0.0
+        for f in range(d):
+            v = np.float64(x[i, f])
+            a = v - center[f]
+            s = v - shift[f]
+            to_center += a * a
+            to_shift += s * s
+        best_d2[i] = to_center
+        row_norms[i] = to_shift
+
+
+@numba.jit(**_JIT)
 def row_sq_norms(xc, out):
     """``out[i] = sum(xc[i] ** 2)`` in float64. xc (b, d), out (b,)."""
     b, d = xc.shape

@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from dkmeans.kernels._compiled import first_center_block
 from dkmeans.kernels.distances import nearest_centers
 from dkmeans.kernels.partials import chunk_partials, finalize_centers
 from dkmeans.kernels.random import keyed_uniform
@@ -41,15 +42,24 @@ def chunk_update_nearest(X, new_candidates, state, *, shift, offset, sample_weig
     cost : float
         ``sum(w * best_d2)`` over the chunk.
     """
-    if state is None:
-        best_d2 = best_idx = None
-        row_norms = np.full(X.shape[0], np.nan)
+    if state is None and new_candidates.shape[0] == 1:
+        # the first round: one candidate, measured in one sweep with the row norms
+        best_d2, row_norms = np.empty(X.shape[0]), np.empty(X.shape[0])
+        best_idx = np.full(X.shape[0], offset, dtype=np.int64)
+        first_center_block(X, np.asarray(shift, dtype=np.float64),
+                           np.asarray(new_candidates[0], dtype=np.float64), best_d2, row_norms)
     else:
-        best_d2, best_idx, row_norms = state[0].copy(), state[1].copy(), state[2]
-    best_idx, best_d2 = nearest_centers(X, new_candidates, shift=shift, best_d2=best_d2,
-                                        best_idx=best_idx, offset=offset, row_norms=row_norms)
-    w = 1.0 if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    return (best_d2, best_idx, row_norms), float(np.sum(w * best_d2))
+        if state is None:
+            best_d2 = best_idx = None
+            row_norms = np.full(X.shape[0], np.nan)
+        else:
+            best_d2, best_idx, row_norms = state[0].copy(), state[1].copy(), state[2]
+        best_idx, best_d2 = nearest_centers(X, new_candidates, shift=shift, best_d2=best_d2,
+                                            best_idx=best_idx, offset=offset,
+                                            row_norms=row_norms)
+    cost = float(best_d2.sum() if sample_weight is None
+                 else np.sum(np.asarray(sample_weight, dtype=np.float64) * best_d2))
+    return (best_d2, best_idx, row_norms), cost
 
 
 class Sample(NamedTuple):

@@ -131,3 +131,24 @@ def test_recluster_finds_the_blobs():
     centers = recluster(candidates, weights, 4, rng=rng, shift=X.mean(0))
     d = ((centers[:, None] - true_centers[None]) ** 2).sum(-1)
     assert (d.min(0) < 1.0).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_first_round_sweep_matches_numpy(dtype):
+    # one candidate: distances and row norms come from a direct sweep, not a product
+    X = (blobs(n=5000, d=6)[0] + 100.0).astype(dtype)  # far from the origin, as real data is
+    shift = X.astype(np.float64).mean(0)
+    state, cost = chunk_update_nearest(X, X[7:8], None, shift=shift, offset=0)
+    x64 = X.astype(np.float64)
+    np.testing.assert_allclose(state[0], ((x64 - x64[7]) ** 2).sum(1), rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(state[2], ((x64 - shift) ** 2).sum(1), rtol=1e-12)
+    assert state[0][7] == 0.0 and (state[1] == 0).all()
+    np.testing.assert_allclose(cost, state[0].sum(), rtol=1e-12)
+    # later rounds reuse the norms: same result as measuring them afresh
+    later, _ = chunk_update_nearest(X, X[100:110], state, shift=shift, offset=1)
+    fresh, _ = chunk_update_nearest(X, X[100:110], (state[0], state[1], np.full(5000, np.nan)),
+                                    shift=shift, offset=1)
+    # (float32 norms measured afresh carry float32 rounding; the sweep's are exact in float64)
+    atol = 1e-9 if dtype == np.float64 else 1e-5 * float(fresh[0].mean())
+    np.testing.assert_allclose(later[0], fresh[0], rtol=0, atol=atol)
+    assert np.mean(later[1] == fresh[1]) > 0.999
