@@ -1,8 +1,10 @@
-"""Fixtures of the job runner tests: Dask deployments made of real processes."""
+"""Fixtures of the job runner tests: Dask deployments made of real processes, and an S3
+endpoint (moto in server mode on loopback, one per test module)."""
 
 import pytest
 
 from dask_deployment import Deployment
+from e2e_helpers import free_port
 
 
 @pytest.fixture
@@ -22,3 +24,18 @@ def dask_deployment(tmp_path):
     yield start
     for deployment in reversed(started):
         deployment.stop()
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    """A moto S3 server on a free loopback port, for this module."""
+    pytest.importorskip("moto")
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from dkmeans.io import read_labels
-from e2e_helpers import CONFIGS, free_port
+from e2e_helpers import CONFIGS
 from runner_helpers import run_cli
 
 # distinctive fake credentials: every object and every log line is searched for them
@@ -19,21 +19,6 @@ KEY = "AKIADKMEANSJOBKEY00003"
 SECRET = "dkmeans-job-secret-Rt5u8wK1"
 BUCKET, RUN_DATE = "lake", "2026-11-22"
 ROWS, NAN_ROWS = 4000, (17, 2222)
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    """A moto S3 server on a free loopback port, for this module."""
-    pytest.importorskip("moto")
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture

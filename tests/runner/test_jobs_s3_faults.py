@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from dkmeans.io import read_labels, read_manifest
-from e2e_helpers import free_port
 from runner_helpers import run_cli, write_blobs
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "io"))
@@ -30,20 +29,6 @@ BUCKET, ROWS = "lake", 3000
 FAIL_FAST = "{mode: standard, total_max_attempts: 1}"
 THREADS = "{n_workers: 1, threads_per_worker: 2, processes: false, dashboard_address: null}"
 PROCESSES = "{n_workers: 2, threads_per_worker: 1, processes: true, dashboard_address: null}"
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    pytest.importorskip("moto")
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
