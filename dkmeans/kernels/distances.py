@@ -7,6 +7,9 @@ import numpy as np
 from dkmeans.kernels._compiled import nearest_block, row_sq_norms
 from dkmeans.kernels.partials import aligned_blocks, block_rows_for
 
+#: Fewest rows per block when measuring distances to new centres.
+NEAREST_MIN_ROWS = 2048
+
 
 def _prepare(X, centers, shift):
     X = np.ascontiguousarray(X)
@@ -53,7 +56,10 @@ def nearest_centers(X, centers, *, shift=None, best_d2=None, best_idx=None, offs
     centers_t = np.ascontiguousarray(centered.T, dtype=dtype)
     terms = np.einsum("ij,ij->i", centered, centered) + 2.0 * (centered @ shift64)
     shift_x = shift64.astype(dtype)
-    block = block_rows_for(d, c, dtype.itemsize)
+    # many candidates (k-means|| rounds measure 2k at a time) make the dot products of a
+    # cache-sized block few rows tall; they are read once, so a taller block costs little and
+    # keeps the BLAS product efficient (K of `make bench`: about 25% faster per pass)
+    block = max(block_rows_for(d, c, dtype.itemsize), min(NEAREST_MIN_ROWS, n))
     dot = np.empty((block, c), dtype=dtype)
     xn = np.empty(block)
     xc = np.empty((block, d), dtype=dtype)
