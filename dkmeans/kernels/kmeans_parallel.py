@@ -165,7 +165,9 @@ def weighted_lloyd(X, weights, centers, *, shift, max_iter=100, tol=0.0):
     """
     current = (np.asarray(centers, dtype=np.float64) - shift)[None]
     for _ in range(max_iter):
-        partials = chunk_partials(X, current, shift, weights)
+        partials = chunk_partials(X, current, shift, weights, lean=True)
+        if (partials.counts <= 0).any():  # the far rows that refill an empty cluster
+            partials = chunk_partials(X, current, shift, weights)
         current, moved, _ = finalize_centers(partials, current)
         if moved[0] <= tol:
             break
