@@ -46,9 +46,9 @@ def kmeans_plusplus(X, n_clusters, *, rng, sample_weight=None, shift=None, n_loc
     total_w = w.sum()
     first = int(rng.choice(n, p=w / total_w)) if total_w > 0 else int(rng.integers(n))
     # both ways draw the same uniforms, (k - 1) x n_local_trials in order, and pick the same rows
-    if pairwise is not None or n <= PAIRWISE_MAX_ROWS:
-        if pairwise is None:
-            pairwise = pairwise_distances(X, shift=shift)
+    if pairwise is None:
+        pairwise = pairwise_distances(X, shift=shift)  # None above PAIRWISE_MAX_ROWS
+    if pairwise is not None:
         indices = np.empty(n_clusters, dtype=np.int64)
         uniforms = rng.uniform(size=(n_clusters - 1, n_local_trials))
         greedy_plusplus_pairwise(pairwise, w, first, uniforms, indices)
