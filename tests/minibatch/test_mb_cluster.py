@@ -95,6 +95,10 @@ def test_streaming_from_parquet_holds_a_few_chunks(one_worker, parquet_folder, d
 
 
 def _peak_rss_mib():
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM, the peak of this process image alone: getrusage's ru_maxrss survives exec, so a
+    # worker spawned (fork + exec) from a large test process would report the parent's size
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmHWM in /proc/self/status")
