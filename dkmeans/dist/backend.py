@@ -9,6 +9,9 @@ Both backends offer the same two calls, so the drivers (Lloyd, k-means||) are wr
 
 ``fn`` must be a module-level function (picklable); large arguments travel in ``args``, which
 enter the graph once per call, never captured in closures.
+
+On data persisted on a cluster, ``reduce`` runs one task per worker thread over the chunks that
+worker holds (:mod:`dkmeans.dist.placement`); results still combine in the per-chunk tree.
 """
 
 from __future__ import annotations
@@ -25,12 +28,18 @@ from dask.highlevelgraph import HighLevelGraph
 from threadpoolctl import ThreadpoolController
 
 from dkmeans.dist.graph import graph_from_layer, layer_names, tree_reduce_layer
+from dkmeans.dist.placement import grouped_layer, per_chunk_layer, worker_thread_groups
 
 #: Rows per chunk of a NumPy input: fixed, so results do not depend on the number of threads.
 LOCAL_CHUNK_ROWS = 1 << 16
 
 #: Default maximum fan-in of the tree reduction.
 SPLIT_EVERY = 8
+
+#: Up to this many bytes of per-chunk results in all, a grouped pass sends them to the client,
+#: which combines them itself; above it a tree of combine tasks on the workers does.
+CLIENT_COMBINE_BYTES = 8 << 20
+
 
 
 _pools = {}
@@ -104,7 +113,8 @@ class LocalBackend:
                 return [_apply_packed(*job) for job in jobs]
             return list(_thread_pool(self.n_threads).map(lambda job: _apply_packed(*job), jobs))
 
-    def reduce(self, fn, combine, *, args=(), phase="reduce", split_every=SPLIT_EVERY):
+    def reduce(self, fn, combine, *, args=(), phase="reduce", split_every=SPLIT_EVERY,
+               result_nbytes=None):
         return _tree_combine_local(self._run(fn, args), combine, split_every)
 
     def reduce_with_state(self, fn, combine, state, *, args=(), phase="reduce",
@@ -169,6 +179,8 @@ class DaskBackend:
         self.row_offsets = [int(v) for v in np.cumsum((0,) + X.chunks[0][:-1])]
         self.split_every = split_every
         self.is_dask = True
+        self._worker_groups = None
+        self._last_results = None
 
     @property
     def n_chunks(self):
@@ -213,14 +225,74 @@ class DaskBackend:
         dsk.update(tree)
         return graph_from_layer(names["partials"], dsk, self._dependencies()), final
 
-    def reduce(self, fn, combine, *, args=(), phase="reduce", split_every=None):
-        graph, final = self.reduce_graph(fn, combine, args=args, phase=phase,
-                                         split_every=split_every)
+    def reduce(self, fn, combine, *, args=(), phase="reduce", split_every=None,
+               result_nbytes=None):
+        """``fn`` on every chunk, combined in the fixed tree; see the module docstring.
+
+        Parameters
+        ----------
+        result_nbytes : int, optional
+            About how large one chunk's result is. For data persisted on a cluster, results
+            small in all are combined by the client; unknown (None) or large ones by tasks
+            on the workers.
+        """
+        split_every = split_every or self.split_every
         client = self._client()
-        if client is not None:
-            return client.get(graph, final)
-        with single_threaded_blas():
-            return dask.threaded.get(graph, final)
+        if client is None:
+            graph, final = self.reduce_graph(fn, combine, args=args, phase=phase,
+                                             split_every=split_every)
+            with single_threaded_blas():
+                return dask.threaded.get(graph, final)
+        groups = self._groups(client)
+        if groups is None:
+            graph, final = self.reduce_graph(fn, combine, args=args, phase=phase,
+                                             split_every=split_every)
+            return self._compute(client, graph, final)
+        return self._reduce_grouped(client, groups, fn, combine, args, phase, split_every,
+                                    result_nbytes)
+
+    def _groups(self, client):
+        """Chunks grouped by worker thread (computed once), or None when not persisted."""
+        if self._worker_groups is None:
+            self._worker_groups = worker_thread_groups(client, self.X)
+        return self._worker_groups
+
+    def _reduce_grouped(self, client, groups, fn, combine, args, phase, split_every,
+                        result_nbytes):
+        """One task per worker thread over the chunks it holds, then the per-chunk tree.
+
+        Small results travel to the client, which combines them (one hop fewer per pass);
+        large ones are combined by a tree of tasks on the workers. Both follow the same
+        per-chunk tree as :meth:`reduce_graph`, so the result does not depend on placement.
+        """
+        names = layer_names(phase)
+        w_name = None if self.sample_weight is None else self.sample_weight.name
+        dsk, group_keys, where = grouped_layer(groups, fn, args, self.X.name, w_name,
+                                               self.row_offsets, names)
+        if result_nbytes is not None and self.n_chunks * result_nbytes <= CLIENT_COMBINE_BYTES:
+            graph = graph_from_layer(names["partials"], dsk, self._dependencies())
+            results = self._compute(client, graph, group_keys)
+            parts = [results[g][pos] for g, pos in where]
+            return _tree_combine_local(parts, combine, split_every)
+        part_keys = per_chunk_layer(dsk, group_keys, where,
+                                    names["partials"].replace("-partials-", "-part-"))
+        tree, final = tree_reduce_layer(part_keys, combine, name=names["combine"],
+                                        split_every=split_every)
+        dsk.update(tree)
+        graph = graph_from_layer(names["partials"], dsk, self._dependencies())
+        return self._compute(client, graph, final)
+
+    def _compute(self, client, graph, keys):
+        """``client.get(graph, keys)``, letting go of the previous pass's results only after
+        this pass's graph is sent.
+
+        The client batches its messages to the scheduler (10 ms apart at most); releasing the
+        last results just before sending a graph would hold that graph back by up to that
+        much, every pass.
+        """
+        futures = client.get(graph, keys, sync=False)
+        self._last_results = futures
+        return client.gather(futures)
 
     def reduce_with_state(self, fn, combine, state, *, args=(), phase="reduce",
                           split_every=None):

@@ -27,6 +27,11 @@ def _lloyd_chunk(x, w, offset, centers, shift, lean=False):
     return chunk_partials(x, centers, shift, w, row_offset=offset, lean=lean)
 
 
+def _partials_nbytes(centers, lean):
+    """About the size of one chunk's :class:`Partials`: the sums, plus the far rows if full."""
+    return centers.nbytes * (1 if lean else 2)
+
+
 def data_moments(backend):
     """One pass: per-feature mean and variance, and the count of non-finite rows.
 
@@ -34,7 +39,8 @@ def data_moments(backend):
     -------
     Moments
     """
-    return backend.reduce(_moments_chunk, combine_moments, phase="moments")
+    return backend.reduce(_moments_chunk, combine_moments, phase="moments",
+                          result_nbytes=32 * backend.n_features)
 
 
 def lloyd(backend, centers, *, shift, tol, max_iter, on_iteration=None, run_offset=0,
@@ -95,11 +101,13 @@ def lloyd(backend, centers, *, shift, tol, max_iter, on_iteration=None, run_offs
         lean = sum_wxn is not None
         # the one synchronisation of the iteration: the new centres need every chunk's sums
         partials = backend.reduce(_lloyd_chunk, combine_partials,
-                                  args=(current, shift, lean), phase="lloyd")
+                                  args=(current, shift, lean), phase="lloyd",
+                                  result_nbytes=_partials_nbytes(current, lean))
         if lean and (partials.counts <= 0).any():
             # rare: an empty cluster needs the rows farthest from their centres
             partials = backend.reduce(_lloyd_chunk, combine_partials,
-                                      args=(current, shift, False), phase="lloyd-relocate")
+                                      args=(current, shift, False), phase="lloyd-relocate",
+                                      result_nbytes=_partials_nbytes(current, False))
             lean = False
         if lean:
             inertia = partials.inertia + sum_wxn
@@ -182,5 +190,5 @@ def final_inertia(backend, centers, *, shift):
     ndarray of shape (n_groups,), float64
     """
     partials = backend.reduce(_assign_chunk, combine_partials, args=(centers, shift),
-                              phase="inertia")
+                              phase="inertia", result_nbytes=_partials_nbytes(centers, True))
     return partials.inertia

@@ -41,6 +41,7 @@ from dkmeans.dist.minibatch_chunks import (
     prepare_chunk,
     run_group,
 )
+from dkmeans.dist.placement import is_in_memory
 from dkmeans.kernels.minibatch import (
     STREAM_INIT,
     EarlyStopping,
@@ -304,18 +305,6 @@ class StreamRows:
             self.executor.release(self._first[2])
         self._first = None
         self.executor.close()
-
-
-def is_in_memory(X):
-    """Whether every chunk of a Dask array is already held (persisted futures or arrays)."""
-    graph = X.__dask_graph__()
-    try:
-        from distributed import Future
-    except ImportError:  # pragma: no cover
-        Future = ()
-    keys = X.__dask_keys__()
-    flat = [k for row in keys for k in (row if isinstance(row, list) else [row])]
-    return all(isinstance(graph.get(k), (Future, np.ndarray)) for k in flat)
 
 
 def open_rows(X, sample_weight=None, *, streaming="auto", stream_chunks=4):

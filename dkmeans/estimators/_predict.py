@@ -142,4 +142,5 @@ class PredictMixin:
         weights = check_sample_weight(sample_weight, X)
         backend = make_backend(X, weights, n_threads=getattr(self, "n_threads", None))
         args = (self.cluster_centers_.astype(np.float64), self._reference_point())
-        return -float(backend.reduce(_inertia_chunk, sum_parts, args=args, phase="score"))
+        return -float(backend.reduce(_inertia_chunk, sum_parts, args=args, phase="score",
+                                     result_nbytes=8))

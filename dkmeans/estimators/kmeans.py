@@ -53,7 +53,8 @@ default 'k-means||'
         Accepted for scikit-learn compatibility; both run Lloyd's algorithm, which reaches
         the same centres as Elkan's (Elkan's is an exact speed-up of it).
     oversampling_factor : float, default 2.0
-        k-means|| samples ``oversampling_factor * n_clusters`` rows per round on average.
+        k-means|| samples ``oversampling_factor * n_clusters`` rows per round on average
+        (at least 16, so that a small ``n_clusters`` still draws enough candidates).
     init_rounds : int, default 2
         k-means|| sampling rounds.
     n_threads : int, optional

@@ -79,4 +79,12 @@ def test_tasks_run_on_a_cluster_under_their_names(client):
           tol=0.0, max_iter=2)
     prefixes = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.task_prefixes))
     assert "dkmeans-lloyd-partials" in prefixes
+
+
+def test_tasks_of_lazy_input_run_per_chunk_with_a_combine_tree(client):
+    X = da.from_array(_blobs(), chunks=(500, 3))
+    backend = DaskBackend(X)
+    lloyd(backend, np.zeros((1, 4, 3)) + np.arange(4)[None, :, None], shift=np.zeros(3),
+          tol=0.0, max_iter=2)
+    prefixes = client.run_on_scheduler(lambda dask_scheduler: list(dask_scheduler.task_prefixes))
     assert "dkmeans-lloyd-combine" in prefixes

@@ -1,6 +1,7 @@
 """scikit-learn tutorial code, unchanged but for the import, reaches the published results."""
 
 import numpy as np
+import pytest
 from scipy.stats import mode
 from sklearn.datasets import load_digits, make_blobs
 from sklearn.metrics import accuracy_score, adjusted_rand_score
@@ -17,6 +18,15 @@ def test_unseeded_default_always_finds_three_blobs():
         y_kmeans = kmeans.predict(X)
         # a missed blob scores about 0.55; the optimum differs from make_blobs on a boundary row
         assert adjusted_rand_score(y_true, y_kmeans) > 0.95
+
+
+@pytest.mark.parametrize("seed", [8047762962166058626, 7665290636651600459,
+                                  4229165897854409314])
+def test_seeds_whose_few_candidates_once_missed_a_blob_find_all_three(seed):
+    # with only 2k = 6 rows drawn per round, these seeds left a blob without any candidate
+    X, y_true = make_blobs(n_samples=300, centers=3, cluster_std=0.60, random_state=0)
+    kmeans = KMeans(n_clusters=3, random_state=seed).fit(X)
+    assert adjusted_rand_score(y_true, kmeans.labels_) > 0.95
 
 
 def test_blobs_tutorial_four_centres():

@@ -1,0 +1,119 @@
+"""Grouping a persisted array's chunks into one task per worker thread."""
+
+import dask
+import dask.array as da
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dkmeans.dist import backend as backend_module
+from dkmeans.dist.backend import DaskBackend
+from dkmeans.dist.graph import sum_parts
+from dkmeans.dist.lloyd import _lloyd_chunk
+from dkmeans.dist.placement import split_by_rows, worker_thread_groups
+from dkmeans.kernels.partials import combine_partials
+
+
+@given(rows=st.lists(st.integers(1, 1000), min_size=1, max_size=40), data=st.data())
+def test_split_by_rows_gives_consecutive_nonempty_runs_covering_every_chunk(rows, data):
+    chunks = sorted(data.draw(st.sets(st.integers(0, len(rows) - 1), min_size=1)))
+    n_groups = data.draw(st.integers(1, len(chunks)))
+    groups = split_by_rows(chunks, rows, n_groups)
+    assert len(groups) == n_groups
+    assert all(groups)
+    assert [i for g in groups for i in g] == chunks
+
+
+def test_split_by_rows_balances_equal_chunks():
+    groups = split_by_rows(list(range(8)), [100] * 8, 2)
+    assert groups == [[0, 1, 2, 3], [4, 5, 6, 7]]
+    groups = split_by_rows(list(range(7)), [100] * 7, 3)
+    assert sorted(len(g) for g in groups) == [2, 2, 3]
+
+
+def _where(x, w, offset):
+    from distributed import get_worker
+
+    worker = get_worker()
+    return [(offset, worker.get_current_task(), worker.address)]
+
+
+def _blobs(n=6000, d=4, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.uniform(-10, 10, (5, d))
+    return centers[rng.integers(0, 5, n)] + rng.standard_normal((n, d))
+
+
+def test_groups_follow_the_workers_that_hold_the_chunks(client):
+    X = da.from_array(_blobs(), chunks=(500, 4)).persist()
+    groups = worker_thread_groups(client, X)
+    assert sorted(i for g in groups for i in g) == list(range(12))
+    who_has = client.who_has(X)
+    for group in groups:
+        holders = {who_has[(X.name, i, 0)][0] for i in group}
+        assert len(holders) == 1
+    # one thread per worker here: one group per worker holding chunks
+    assert len(groups) == len({who_has[key][0] for key in who_has})
+
+
+def test_lazy_array_has_no_groups(client):
+    X = da.from_array(_blobs(), chunks=(500, 4))
+    assert worker_thread_groups(client, X) is None
+
+
+def test_a_pass_runs_one_task_per_worker_thread_where_the_data_lives(client):
+    X = da.from_array(_blobs(), chunks=(500, 4)).persist()
+    backend = DaskBackend(X)
+    seen = backend.reduce(_where, sum_parts, phase="where", result_nbytes=64)
+    assert sorted(offset for offset, _, _ in seen) == backend.row_offsets
+    tasks = {task for _, task, _ in seen}
+    assert len(tasks) == sum(client.nthreads().values())
+    who_has = client.who_has(X)
+    for offset, _, address in seen:
+        chunk = backend.row_offsets.index(offset)
+        assert who_has[(X.name, chunk, 0)][0] == address
+
+
+@pytest.mark.parametrize("result_nbytes", [1024, 1 << 40])
+def test_grouped_pass_gives_the_per_chunk_tree_result_bit_for_bit(client, result_nbytes):
+    data = _blobs(seed=1)
+    X = da.from_array(data, chunks=(500, 4)).persist()
+    shift = data.mean(0)
+    centers = (data[:5] - shift)[None]
+    backend = DaskBackend(X, split_every=3)
+    grouped = backend.reduce(_lloyd_chunk, combine_partials, args=(centers, shift, False),
+                             phase="lloyd", result_nbytes=result_nbytes)
+    lazy = DaskBackend(da.from_array(data, chunks=(500, 4)), split_every=3)
+    graph, final = lazy.reduce_graph(_lloyd_chunk, combine_partials,
+                                     args=(centers, shift, False), phase="lloyd")
+    per_chunk = dask.threaded.get(graph, final)
+    for name in ("sums", "counts", "inertia", "far_index", "far_rows"):
+        np.testing.assert_array_equal(getattr(grouped, name), getattr(per_chunk, name))
+
+
+def _combine_where(parts):
+    from distributed import get_worker
+
+    try:
+        get_worker()
+        on_worker = True
+    except ValueError:
+        on_worker = False
+    return {"n": sum(p["n"] for p in parts), "on_worker": on_worker}
+
+
+def _one(x, w, offset):
+    return {"n": len(x), "on_worker": True}
+
+
+def test_large_results_are_combined_on_the_workers_small_ones_by_the_client(client):
+    X = da.from_array(_blobs(), chunks=(500, 4)).persist()
+    backend = DaskBackend(X)
+    small = backend.reduce(_one, _combine_where, phase="small", result_nbytes=8)
+    large = backend.reduce(_one, _combine_where, phase="large",
+                           result_nbytes=backend_module.CLIENT_COMBINE_BYTES)
+    unknown = backend.reduce(_one, _combine_where, phase="unknown")
+    assert small == {"n": 6000, "on_worker": False}
+    assert large == {"n": 6000, "on_worker": True}
+    assert unknown == {"n": 6000, "on_worker": True}
