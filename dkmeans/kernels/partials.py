@@ -70,10 +70,19 @@ def block_rows_for(n_features, n_centers, itemsize):
     return int(min(4096, max(64, BLOCK_BYTES // per_row)))
 
 
-def _as_weights(sample_weight, n):
+def _block_weights(sample_weight, block):
+    """``weights_of(start, stop)`` for the row blocks of a chunk.
+
+    Without sample weights every block shares one buffer of ones the size of a block: a
+    chunk-sized array of ones would be allocated, faulted in and filled on every pass (about
+    a tenth of the pass where the allocator returns freed memory at once, as Dask workers
+    configure it).
+    """
     if sample_weight is None:
-        return np.ones(n, dtype=np.float64)
-    return np.ascontiguousarray(sample_weight, dtype=np.float64)
+        ones = np.ones(block, dtype=np.float64)
+        return lambda start, stop: ones[: stop - start]
+    weights = np.ascontiguousarray(sample_weight, dtype=np.float64)
+    return lambda start, stop: weights[start:stop]
 
 
 def chunk_partials(X, centers, shift, sample_weight=None, *, n_far=None, row_offset=0,
@@ -112,7 +121,6 @@ def chunk_partials(X, centers, shift, sample_weight=None, *, n_far=None, row_off
     n_groups, k, _ = centers.shape
     dtype = X.dtype
     m = min(k if n_far is None else n_far, n)
-    weights = _as_weights(sample_weight, n)
     flat = np.ascontiguousarray(centers.reshape(n_groups * k, d), dtype=dtype)
     centers_t = np.ascontiguousarray(flat.T)
     flat64 = centers.reshape(n_groups * k, d).astype(np.float64)
@@ -135,6 +143,7 @@ def chunk_partials(X, centers, shift, sample_weight=None, *, n_far=None, row_off
 
     sum_wxn = np.zeros(1)
     block = block_rows_for(d, n_groups * k, dtype.itemsize)
+    weights_of = _block_weights(sample_weight, block)
     dot_buf = np.empty((block, n_groups * k), dtype=dtype)
     if not X.flags.c_contiguous:
         X = np.ascontiguousarray(X)
@@ -143,7 +152,7 @@ def chunk_partials(X, centers, shift, sample_weight=None, *, n_far=None, row_off
         for start, stop, xb in rows:
             dot = dot_buf[: stop - start]
             np.matmul(xb, centers_t, out=dot)
-            accumulate_block_lean(xb, shift, dot, center_terms, weights[start:stop],
+            accumulate_block_lean(xb, shift, dot, center_terms, weights_of(start, stop),
                                   n_groups, k, sums, counts, inertia, sample_weight is None)
         empty = np.zeros((n_groups, 0))
         return Partials(sums, counts, inertia, empty, empty.astype(np.int64),
@@ -152,12 +161,12 @@ def chunk_partials(X, centers, shift, sample_weight=None, *, n_far=None, row_off
         dot = dot_buf[: stop - start]
         np.matmul(xb, centers_t, out=dot)
         accumulate_block(
-            xb, shift, dot, center_terms, weights[start:stop], n_groups, k, start,
+            xb, shift, dot, center_terms, weights_of(start, stop), n_groups, k, start,
             sums, counts, inertia, far_d2, far_local, far_label, far_min_pos,
             labels[:, start:stop], min_d2[:, start:stop], return_labels, sum_wxn,
         )
 
-    partials = _pack_far(X, shift, weights, sums, counts, inertia, far_d2, far_local,
+    partials = _pack_far(X, shift, sample_weight, sums, counts, inertia, far_d2, far_local,
                          far_label, row_offset, n)
     partials = dataclasses.replace(partials, sum_wxn=float(sum_wxn[0]))
     if return_labels:
@@ -186,10 +195,10 @@ def aligned_blocks(X, block):
         yield start, stop, rows
 
 
-
-def _pack_far(X, shift, weights, sums, counts, inertia, far_d2, far_local, far_label,
+def _pack_far(X, shift, sample_weight, sums, counts, inertia, far_d2, far_local, far_label,
               row_offset, n):
-    """Sort the far-row buffers (largest first) and gather their rows."""
+    """Sort the far-row buffers (largest first) and gather their rows (and weights, 1 when
+    ``sample_weight`` is None)."""
     n_groups, m = far_d2.shape
     d = X.shape[1]
     order = np.lexsort((far_local, -far_d2), axis=-1) if m else np.zeros((n_groups, 0), int)
@@ -200,7 +209,8 @@ def _pack_far(X, shift, weights, sums, counts, inertia, far_d2, far_local, far_l
     safe = np.where(valid, far_local, 0)
     far_rows = X[safe.ravel()].astype(np.float64).reshape(n_groups, m, d) - shift
     far_rows[~valid] = 0.0
-    far_weight = np.where(valid, weights[safe], 0.0)
+    row_weight = 1.0 if sample_weight is None else np.asarray(sample_weight, np.float64)[safe]
+    far_weight = np.where(valid, row_weight, 0.0)
     far_index = np.where(valid, far_local + row_offset, -1)
     return Partials(sums, counts, inertia, far_d2, far_index, far_rows, far_weight,
                     far_label, n)
