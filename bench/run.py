@@ -7,11 +7,23 @@ times drift on shared machines.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import time
 from pathlib import Path
+
+
+@contextlib.contextmanager
+def _local_cluster():
+    """The Dask rows' cluster: 2 worker processes x 1 thread on loopback."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=":0", memory_limit="6GiB") as cluster, \
+            Client(cluster) as client:
+        yield client
 
 
 def main(argv=None):
@@ -24,16 +36,11 @@ def main(argv=None):
     results = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": {
         "cpus": os.cpu_count(), "python": platform.python_version()}}
 
-    from distributed import Client, LocalCluster
+    if "engine" in wanted:
+        from bench import engine
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=":0", memory_limit="6GiB") as cluster, \
-            Client(cluster) as client:
-        if "engine" in wanted:
-            from bench import engine
-
-            print("== Lloyd iteration (ms per iteration, float32, same initial centres) ==")
-            engine.run(results, cluster_client=client)
+        print("== Lloyd iteration (ms per iteration, float32, same initial centres) ==")
+        engine.run(results, start_cluster=_local_cluster)
     for section, module_name, func in (("minibatch", "bench.minibatch", "run"),
                                        ("io", "bench.io", "run"),
                                        ("out-of-core", "bench.minibatch", "run_out_of_core")):
