@@ -41,7 +41,6 @@ SPLIT_EVERY = 8
 CLIENT_COMBINE_BYTES = 8 << 20
 
 
-
 _pools = {}
 _pools_lock = threading.Lock()
 
@@ -238,18 +237,16 @@ class DaskBackend:
         """
         split_every = split_every or self.split_every
         client = self._client()
-        if client is None:
-            graph, final = self.reduce_graph(fn, combine, args=args, phase=phase,
-                                             split_every=split_every)
-            with single_threaded_blas():
-                return dask.threaded.get(graph, final)
-        groups = self._groups(client)
-        if groups is None:
-            graph, final = self.reduce_graph(fn, combine, args=args, phase=phase,
-                                             split_every=split_every)
+        groups = None if client is None else self._groups(client)
+        if groups is not None:
+            return self._reduce_grouped(client, groups, fn, combine, args, phase, split_every,
+                                        result_nbytes)
+        graph, final = self.reduce_graph(fn, combine, args=args, phase=phase,
+                                         split_every=split_every)
+        if client is not None:
             return self._compute(client, graph, final)
-        return self._reduce_grouped(client, groups, fn, combine, args, phase, split_every,
-                                    result_nbytes)
+        with single_threaded_blas():
+            return dask.threaded.get(graph, final)
 
     def _groups(self, client):
         """Chunks grouped by worker thread (computed once), or None when not persisted."""

@@ -13,6 +13,8 @@ are the same whatever the placement.
 from __future__ import annotations
 
 import numpy as np
+from dask.core import flatten
+from distributed import Future, wait
 
 #: Up to this many bytes of arguments times tasks, a grouped pass copies the arguments into
 #: every task rather than sending them once as a key of their own.
@@ -31,41 +33,19 @@ def in_memory_futures(X):
     list of distributed.Future or None
         In the order of ``X.__dask_keys__()`` flattened.
     """
-    try:
-        from distributed import Future
-    except ImportError:  # pragma: no cover - distributed is a dependency
-        return None
-    graph = X.__dask_graph__()
-    futures = []
-    for key in _flat_keys(X):
-        value = graph.get(key)
-        if not isinstance(value, Future):
-            return None
-        futures.append(value)
-    return futures
+    values = _chunk_values(X)
+    return values if all(isinstance(v, Future) for v in values) else None
 
 
 def is_in_memory(X):
     """Whether every chunk of a Dask array is already held (persisted futures or arrays)."""
-    try:
-        from distributed import Future
-    except ImportError:  # pragma: no cover
-        Future = ()
+    return all(isinstance(v, (Future, np.ndarray)) for v in _chunk_values(X))
+
+
+def _chunk_values(X):
+    """What ``X``'s graph holds under each chunk key: a Future or array once persisted."""
     graph = X.__dask_graph__()
-    return all(isinstance(graph.get(k), (Future, np.ndarray)) for k in _flat_keys(X))
-
-
-def _flat_keys(X):
-    keys = X.__dask_keys__()
-    flat = []
-    stack = [keys]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, list):
-            stack.extend(reversed(item))
-        else:
-            flat.append(item)
-    return flat
+    return [graph.get(key) for key in flatten(X.__dask_keys__())]
 
 
 def worker_thread_groups(client, X):
@@ -87,15 +67,13 @@ def worker_thread_groups(client, X):
     futures = in_memory_futures(X)
     if futures is None:
         return None
-    from distributed import wait
-
     wait(futures)  # a just-persisted array may still be computing; every pass needs it anyway
-    keys = _flat_keys(X)
+    keys = list(flatten(X.__dask_keys__()))
     who_has = client.who_has(futures)
     threads = client.nthreads()
     by_worker = {}
     for index, key in enumerate(keys):
-        holders = who_has.get(key) or who_has.get(str(key)) or ()
+        holders = who_has.get(key, ())
         if not holders:
             return None
         by_worker.setdefault(holders[0], []).append(index)
