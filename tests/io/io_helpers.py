@@ -18,6 +18,11 @@ ENV_SECRET = "dkmeans-env-secret-Lm4v7yQ2"
 SECRETS = (S3_KEY, S3_SECRET, ENV_KEY, ENV_SECRET)
 BUCKET = "dkmeans-test"
 
+#: The numeric feature columns of :func:`make_table`.
+FEATURES = ["recency", "frequency", "monetary"]
+#: Two centres in the space of FEATURES.
+CENTERS = np.array([[20.0, 0.5, 200.0], [80.0, 0.5, 800.0]])
+
 
 def make_table(n: int, seed: int = 0) -> pa.Table:
     """``n`` rows: ``customer_id`` (unique), ``region`` (string), ``flag`` (bool), three

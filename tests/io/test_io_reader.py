@@ -9,13 +9,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from dask.utils import key_split
-from io_helpers import add_noise_files, make_table, sorted_reference, write_hive
+from io_helpers import FEATURES, add_noise_files, make_table, sorted_reference, write_hive
 
 from dkmeans.errors import InputDataError, StorageError, UserInputError
 from dkmeans.io import read_parquet_dataset
 from dkmeans.io.chunk_read import ChunkReader
-
-FEATURES = ["recency", "frequency", "monetary"]
 
 
 @pytest.fixture

@@ -9,7 +9,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from io_helpers import BUCKET, SECRETS, add_noise_files, make_table, sorted_reference, write_hive
+from io_helpers import (
+    BUCKET,
+    CENTERS,
+    FEATURES,
+    SECRETS,
+    add_noise_files,
+    make_table,
+    sorted_reference,
+    write_hive,
+)
 
 from dkmeans.errors import InputDataError
 from dkmeans.io import (
@@ -21,9 +30,6 @@ from dkmeans.io import (
     read_model,
     read_parquet_dataset,
 )
-
-FEATURES = ["recency", "frequency", "monetary"]
-CENTERS = np.array([[20.0, 0.5, 200.0], [80.0, 0.5, 800.0]])
 
 
 @pytest.fixture

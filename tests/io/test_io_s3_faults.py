@@ -13,7 +13,7 @@ import threading
 
 import numpy as np
 import pytest
-from io_helpers import BUCKET, SECRETS, make_table, write_hive
+from io_helpers import BUCKET, CENTERS, FEATURES, SECRETS, make_table, write_hive
 from s3_fault_proxy import FaultProxy
 
 from dkmeans.errors import OutputExistsError, StorageError
@@ -27,8 +27,6 @@ from dkmeans.io import (
 from dkmeans.io.publish_lock import LOCK_NAME, publish_lock
 from dkmeans.io.storage import StorageHandle
 
-FEATURES = ["recency", "frequency", "monetary"]
-CENTERS = np.array([[20.0, 0.5, 200.0], [80.0, 0.5, 800.0]])
 FAIL_FAST = {"config_kwargs": {"retries": {"mode": "standard", "total_max_attempts": 1}}}
 
 
