@@ -16,8 +16,50 @@ _JIT = dict(nopython=True, nogil=True, cache=True,
 
 
 @numba.jit(**_JIT)
+def nearest_in_columns(dot_t, center_terms, base, n_clusters, best, label):
+    """Nearest of ``n_clusters`` centres for every row of a block, rows side by side.
+
+    The centres' products are rows of ``dot_t`` (one column per data row), so the loop over
+    rows is innermost and runs in SIMD lanes: several rows are compared with one centre at
+    once, instead of each row's centres in turn (a chain of dependent compares). Distances
+    are compared in the data's dtype, as scikit-learn does (the products carry that
+    precision anyway), with the first minimum winning, as ``argmin`` does; float32 doubles
+    the lanes and halves the cost against float64.
+
+    Parameters
+    ----------
+    dot_t : ndarray of shape (c, b)
+        ``centers @ x.T`` for the block's ``b`` rows; rows ``base .. base + n_clusters``
+        belong to the centres compared here.
+    center_terms : ndarray of shape (c,), float64
+        ``|c|^2 + 2 shift.c`` per centre.
+    base, n_clusters : int
+    best : ndarray of shape (b,), dtype of ``dot_t``
+        Receives ``min_j (center_terms[j] - 2 x.c_j)``: the squared distance less ``|x - shift|^2``.
+    label : ndarray of shape (b,), dtype of ``dot_t``
+        Receives the index (within the group) of that centre, as a float so that it shares
+        the SIMD lanes of ``best``.
+    """
+    b = dot_t.shape[1]
+    kind = dot_t.dtype.type
+    two = kind(2.0)
+    for i in range(b):
+        best[i] = np.inf
+        label[i] = 0.0
+    for j in range(n_clusters):
+        term = kind(center_terms[base + j])
+        index = kind(j)
+        products = dot_t[base + j]
+        for i in range(b):
+            v = term - two * products[i]
+            current = best[i]
+            label[i] = index if v < current else label[i]
+            best[i] = min(v, current)
+
+
+@numba.jit(**_JIT)
 def accumulate_block(
-    x, shift, dot, center_terms, weights, n_groups, n_clusters, row0,
+    x, shift, dot_t, center_terms, weights, n_groups, n_clusters, row0,
     sums, counts, inertia, far_d2, far_local, far_label, far_min_pos,
     labels, min_d2, want_labels, sum_wxn,
 ):
@@ -33,8 +75,8 @@ def accumulate_block(
         Rows of the block, uncentred.
     shift : ndarray of shape (d,), same dtype as ``x``
         The data mean; the loop works on ``x - shift`` formed on the fly.
-    dot : ndarray of shape (b, n_groups * n_clusters)
-        ``x @ centers.T`` for all groups' centred centres side by side.
+    dot_t : ndarray of shape (n_groups * n_clusters, b), dtype of ``x``
+        ``centers @ x.T`` for all groups' centred centres, one row per centre.
     center_terms : ndarray of shape (n_groups * n_clusters,), float64
         ``|c|^2 + 2 shift.c`` per centred centre ``c``, so that
         ``|x - shift - c|^2 = |x - shift|^2 + center_terms - 2 x.c``.
@@ -57,6 +99,11 @@ def accumulate_block(
     """
     b, d = x.shape
     m = far_d2.shape[1]
+    best = np.empty((n_groups, b), dtype=dot_t.dtype)
+    best_label = np.empty((n_groups, b), dtype=dot_t.dtype)
+    for g in range(n_groups):
+        nearest_in_columns(dot_t, center_terms, g * n_clusters, n_clusters,
+                           best[g], best_label[g])
     acc = np.zeros((n_groups, n_clusters, d), dtype=x.dtype)
     xc = np.empty(d, dtype=x.dtype)
     for i in range(b):
@@ -68,16 +115,8 @@ def accumulate_block(
         wx = x.dtype.type(w)
         sum_wxn[0] += w * xn
         for g in range(n_groups):
-            base = g * n_clusters
-            best = np.inf
-            best_j = 0
-            for j in range(n_clusters):
-                # only -2 x.c + |c|^2 decides the argmin; |x|^2 is added once after
-                v = center_terms[base + j] - 2.0 * np.float64(dot[i, base + j])
-                if v < best:
-                    best = v
-                    best_j = j
-            d2 = xn + best
+            best_j = np.int64(best_label[g, i])
+            d2 = xn + np.float64(best[g, i])
             if d2 < 0.0:  # cancellation can make a tiny distance negative
                 d2 = 0.0
             for f in range(d):
@@ -243,7 +282,7 @@ def keyed_uniform_into(key, row_start, out):
 
 
 @numba.jit(**_JIT)
-def accumulate_block_lean(x, shift, dot, center_terms, weights, n_groups, n_clusters,
+def accumulate_block_lean(x, shift, dot_t, center_terms, weights, n_groups, n_clusters,
                           sums, counts, cross, unit_weights):
     """The hot loop of a Lloyd iteration: argmin, per-cluster sums and counts, and the
     assignment's cross term ``sum(w * (|c|^2 - 2 (x - shift).c))`` in place of the inertia.
@@ -255,42 +294,43 @@ def accumulate_block_lean(x, shift, dot, center_terms, weights, n_groups, n_clus
     Arguments as in :func:`accumulate_block`; ``cross`` (n_groups,) is updated in place;
     ``unit_weights`` says every weight is 1 (the common case: one multiply less per value).
 
-    Two passes over the block per group, labels first and sums second: each loop stays
-    simple enough to compile branch-free and vectorised, about twice as fast as one fused
-    loop (the block is in cache for the second pass).
+    Per group, the nearest centres of all rows come first (:func:`nearest_in_columns`),
+    then the sums in a second sweep while the block is in cache.
     """
     b, d = x.shape
-    labels = np.empty(b, dtype=np.int64)
+    best = np.empty(b, dtype=dot_t.dtype)
+    best_label = np.empty(b, dtype=dot_t.dtype)
+    # block-local sums and counts: stores to them cannot alias the rows, so the loads of
+    # ``x`` and ``shift`` stay in registers (15-25% faster than counting into ``counts``)
     acc = np.empty((n_clusters, d), dtype=x.dtype)
+    group_counts = np.empty(n_clusters)
     for g in range(n_groups):
-        base = g * n_clusters
+        nearest_in_columns(dot_t, center_terms, g * n_clusters, n_clusters, best, best_label)
         group_cross = 0.0
-        for i in range(b):
-            best = np.inf
-            best_j = 0
-            for j in range(n_clusters):
-                v = center_terms[base + j] - 2.0 * np.float64(dot[i, base + j])
-                closer = v < best
-                best_j = j if closer else best_j
-                best = v if closer else best
-            labels[i] = best_j
-            group_cross += weights[i] * best
-        cross[g] += group_cross
-        acc[:] = 0
         if unit_weights:
             for i in range(b):
-                j = labels[i]
-                for f in range(d):
-                    acc[j, f] += x[i, f] - shift[f]
-                counts[g, j] += 1.0
+                group_cross += np.float64(best[i])
         else:
             for i in range(b):
-                j = labels[i]
+                group_cross += weights[i] * np.float64(best[i])
+        cross[g] += group_cross
+        acc[:] = 0
+        group_counts[:] = 0
+        if unit_weights:
+            for i in range(b):
+                j = np.int64(best_label[i])
+                for f in range(d):
+                    acc[j, f] += x[i, f] - shift[f]
+                group_counts[j] += 1.0
+        else:
+            for i in range(b):
+                j = np.int64(best_label[i])
                 wx = x.dtype.type(weights[i])
                 for f in range(d):
                     acc[j, f] += wx * (x[i, f] - shift[f])
-                counts[g, j] += weights[i]
+                group_counts[j] += weights[i]
         for j in range(n_clusters):
+            counts[g, j] += group_counts[j]
             for f in range(d):
                 sums[g, j, f] += acc[j, f]
 

@@ -4,7 +4,9 @@ Everything here works in *centred* coordinates: centres are given relative to th
 ``shift`` and sums are accumulated over ``x - shift``, so the expansion
 ``|x - shift|^2 - 2 (x - shift).c + |c|^2`` never cancels catastrophically on data far from the
 origin. The BLAS product is taken on the raw rows (no centred copy of the data is made, not even
-per block); the constant ``2 shift.c`` is folded into the centre terms.
+per block); the constant ``2 shift.c`` is folded into the centre terms. The product is laid
+out one row per centre (``centers @ block.T``) so that the nearest-centre search runs across
+rows in SIMD lanes.
 Several restarts (``n_groups``) share each pass: their centres are stacked into one BLAS product.
 """
 
@@ -18,9 +20,13 @@ import numpy as np
 from dkmeans.kernels._compiled import accumulate_block, accumulate_block_lean
 
 #: Bytes of one row block (rows + their dot products), of the order of a core's L2 cache.
-#: Measured on S, M and K of ``make bench``: 1 MiB is 0-15% faster per iteration than 256 KiB
-#: (larger BLAS products; the compiled passes still find the block in cache or L3).
-BLOCK_BYTES = 1024 * 1024
+#: Measured on S, M and K of ``make bench``: 2 MiB is 0-15% faster per iteration than 256 KiB
+#: (larger BLAS products, fewer calls; the compiled passes still find the block in L2 or L3).
+BLOCK_BYTES = 2 * 1024 * 1024
+
+#: Most rows in a block. With few features and centres, blocks of 4,096 rows spent 10-15% of
+#: an iteration in per-block call overhead (M: 16 features, 8 centres).
+MAX_BLOCK_ROWS = 16384
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,7 @@ class Partials:
 def block_rows_for(n_features, n_centers, itemsize):
     """Rows per block so that a block of rows and its dot products fit ``BLOCK_BYTES``."""
     per_row = (n_features + n_centers) * itemsize
-    return int(min(4096, max(64, BLOCK_BYTES // per_row)))
+    return int(min(MAX_BLOCK_ROWS, max(64, BLOCK_BYTES // per_row)))
 
 
 def _block_weights(sample_weight, block):
@@ -122,7 +128,6 @@ def chunk_partials(X, centers, shift, sample_weight=None, *, n_far=None, row_off
     dtype = X.dtype
     m = min(k if n_far is None else n_far, n)
     flat = np.ascontiguousarray(centers.reshape(n_groups * k, d), dtype=dtype)
-    centers_t = np.ascontiguousarray(flat.T)
     flat64 = centers.reshape(n_groups * k, d).astype(np.float64)
     shift = np.asarray(shift, dtype=dtype)
     center_terms = np.einsum("ij,ij->i", flat64, flat64) + 2.0 * (flat64 @ shift.astype(np.float64))
@@ -144,24 +149,22 @@ def chunk_partials(X, centers, shift, sample_weight=None, *, n_far=None, row_off
     sum_wxn = np.zeros(1)
     block = block_rows_for(d, n_groups * k, dtype.itemsize)
     weights_of = _block_weights(sample_weight, block)
-    dot_buf = np.empty((block, n_groups * k), dtype=dtype)
+    products_of = _block_products(flat, block)
     if not X.flags.c_contiguous:
         X = np.ascontiguousarray(X)
     rows = aligned_blocks(X, block)
     if lean:
         for start, stop, xb in rows:
-            dot = dot_buf[: stop - start]
-            np.matmul(xb, centers_t, out=dot)
-            accumulate_block_lean(xb, shift, dot, center_terms, weights_of(start, stop),
-                                  n_groups, k, sums, counts, inertia, sample_weight is None)
+            accumulate_block_lean(xb, shift, products_of(xb), center_terms,
+                                  weights_of(start, stop), n_groups, k, sums, counts, inertia,
+                                  sample_weight is None)
         empty = np.zeros((n_groups, 0))
         return Partials(sums, counts, inertia, empty, empty.astype(np.int64),
                         np.zeros((n_groups, 0, d)), empty, empty.astype(np.int64), n)
-    for start, stop, xb in aligned_blocks(X, block):
-        dot = dot_buf[: stop - start]
-        np.matmul(xb, centers_t, out=dot)
+    for start, stop, xb in rows:
         accumulate_block(
-            xb, shift, dot, center_terms, weights_of(start, stop), n_groups, k, start,
+            xb, shift, products_of(xb), center_terms, weights_of(start, stop),
+            n_groups, k, start,
             sums, counts, inertia, far_d2, far_local, far_label, far_min_pos,
             labels[:, start:stop], min_d2[:, start:stop], return_labels, sum_wxn,
         )
@@ -172,6 +175,21 @@ def chunk_partials(X, centers, shift, sample_weight=None, *, n_far=None, row_off
     if return_labels:
         return partials, labels, min_d2
     return partials
+
+
+def _block_products(flat_centers, block):
+    """``products_of(rows)``: ``flat_centers @ rows.T``, shape (c, len(rows)), for row blocks
+    of up to ``block`` rows, written into one reused buffer (a block's products are consumed
+    before the next block's are computed)."""
+    n_centers = flat_centers.shape[0]
+    buffer = np.empty(n_centers * block, dtype=flat_centers.dtype)
+
+    def products_of(rows):
+        # the first c * b values of the flat buffer, seen as a C-contiguous (c, b) array
+        out = buffer[: n_centers * rows.shape[0]].reshape(n_centers, rows.shape[0])
+        return np.matmul(flat_centers, rows.T, out=out)
+
+    return products_of
 
 
 def aligned_blocks(X, block):

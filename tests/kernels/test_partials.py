@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from dkmeans.kernels.partials import chunk_partials, combine_partials, finalize_centers
+from dkmeans.kernels.partials import (
+    block_rows_for,
+    chunk_partials,
+    combine_partials,
+    finalize_centers,
+)
 
 
 def reference(X, centers, w):
@@ -143,3 +148,28 @@ def test_misaligned_chunk_gives_the_same_partials():
         b = chunk_partials(view, centers, np.zeros(6), lean=lean)
         np.testing.assert_array_equal(a.sums, b.sums)
         np.testing.assert_array_equal(a.counts, b.counts)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_lean_pass_matches_full_pass_over_many_blocks(dtype, weighted):
+    # several row blocks (and a short last one), several groups and enough centres that the
+    # nearest-centre search spans many SIMD lanes of rows
+    rng = np.random.default_rng(7)
+    n = 2 * block_rows_for(9, 2 * 40, np.dtype(dtype).itemsize) + 123
+    X = (rng.standard_normal((n, 9)) * 2 + 5).astype(dtype)
+    centers = rng.standard_normal((2, 40, 9)) * 2
+    w = rng.uniform(0.5, 2.0, n) if weighted else None
+    shift = X.mean(0, dtype=np.float64)
+    full, labels, _ = chunk_partials(X, centers, shift, w, return_labels=True)
+    lean = chunk_partials(X, centers, shift, w, lean=True)
+    # the same assignment; sums differ only in the order of float additions
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(lean.counts, full.counts, rtol=1e-12)
+    np.testing.assert_allclose(lean.sums, full.sums, rtol=tol, atol=tol * np.abs(full.sums).max())
+    np.testing.assert_allclose(lean.inertia + full.sum_wxn, full.inertia, rtol=1e-6)
+    weights = np.ones(n) if w is None else w
+    for g in range(2):
+        ref_labels, _, ref_counts, _, _ = reference(X, centers[g] + shift, weights)
+        np.testing.assert_array_equal(labels[g], ref_labels)
+        np.testing.assert_allclose(full.counts[g], ref_counts, rtol=1e-12)
