@@ -145,14 +145,15 @@ def accumulate_block(
 
 
 @numba.jit(**_JIT)
-def nearest_block(dot, center_norms, xn, offset, best_d2, best_idx):
+def improve_nearest(dot_t, center_terms, xn, offset, best_d2, best_idx):
     """Update per-row nearest-centre distances with a new set of centres.
 
     Parameters
     ----------
-    dot : ndarray of shape (b, c)
-        ``xc @ new_centers.T``.
-    center_norms : ndarray of shape (c,), float64
+    dot_t : ndarray of shape (c, b)
+        ``new_centers @ x.T`` (one row per centre, as in :func:`nearest_in_columns`).
+    center_terms : ndarray of shape (c,), float64
+        ``|c|^2 + 2 shift.c`` per centred centre.
     xn : ndarray of shape (b,), float64
         Squared norms of the centred rows.
     offset : int
@@ -161,22 +162,16 @@ def nearest_block(dot, center_norms, xn, offset, best_d2, best_idx):
         Squared distance to the nearest centre so far (``inf`` before any).
     best_idx : ndarray of shape (b,), int32 or int64, updated in place
     """
-    b, c = dot.shape
+    b = dot_t.shape[1]
+    nearest = np.empty(b, dtype=dot_t.dtype)
+    nearest_j = np.empty(b, dtype=dot_t.dtype)
+    nearest_in_columns(dot_t, center_terms, 0, dot_t.shape[0], nearest, nearest_j)
     for i in range(b):
-        # the nearest new centre first, in a branch-free loop without the row's constant
-        # |x|^2 (about 1.7x faster with hundreds of centres), then one compare with the best
-        nearest = np.inf
-        nearest_j = 0
-        for j in range(c):
-            v = center_norms[j] - 2.0 * np.float64(dot[i, j])
-            closer = v < nearest
-            nearest_j = j if closer else nearest_j
-            nearest = v if closer else nearest
-        d2 = xn[i] + nearest
+        d2 = xn[i] + np.float64(nearest[i])
         d2 = d2 if d2 > 0.0 else 0.0
         if d2 < best_d2[i]:
             best_d2[i] = d2
-            best_idx[i] = offset + nearest_j
+            best_idx[i] = offset + np.int64(nearest_j[i])
 
 
 @numba.jit(**_JIT)

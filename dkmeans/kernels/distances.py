@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dkmeans.kernels._compiled import nearest_block, row_sq_norms
+from dkmeans.kernels._compiled import improve_nearest, row_sq_norms
 from dkmeans.kernels.partials import aligned_blocks, block_rows_for
 
 #: Fewest rows per block when measuring distances to new centres.
@@ -53,20 +53,21 @@ def nearest_centers(X, centers, *, shift=None, best_d2=None, best_idx=None, offs
         best_d2 = np.full(n, np.inf)
         best_idx = np.zeros(n, dtype=np.int64)
     c = centered.shape[0]
-    centers_t = np.ascontiguousarray(centered.T, dtype=dtype)
+    flat = np.ascontiguousarray(centered, dtype=dtype)
     terms = np.einsum("ij,ij->i", centered, centered) + 2.0 * (centered @ shift64)
     shift_x = shift64.astype(dtype)
     # many candidates (k-means|| rounds measure 2k at a time) make the dot products of a
     # cache-sized block few rows tall; they are read once, so a taller block costs little and
     # keeps the BLAS product efficient (K of `make bench`: about 25% faster per pass)
     block = max(block_rows_for(d, c, dtype.itemsize), min(NEAREST_MIN_ROWS, n))
-    dot = np.empty((block, c), dtype=dtype)
+    products = np.empty(c * block, dtype=dtype)
     xn = np.empty(block)
     xc = np.empty((block, d), dtype=dtype)
     known = row_norms is not None and n > 0 and not np.isnan(row_norms[0])
     for start, stop, rows in aligned_blocks(X, block):
         b = stop - start
-        np.matmul(rows, centers_t, out=dot[:b])
+        # one row per centre (see :func:`improve_nearest`), in a C-contiguous (c, b) view
+        dot_t = np.matmul(flat, rows.T, out=products[: c * b].reshape(c, b))
         if known:
             norms = row_norms[start:stop]
         else:
@@ -75,7 +76,7 @@ def nearest_centers(X, centers, *, shift=None, best_d2=None, best_idx=None, offs
             norms = xn[:b]
             if row_norms is not None:
                 row_norms[start:stop] = norms
-        nearest_block(dot[:b], terms, norms, offset, best_d2[start:stop], best_idx[start:stop])
+        improve_nearest(dot_t, terms, norms, offset, best_d2[start:stop], best_idx[start:stop])
     return best_idx, best_d2
 
 
