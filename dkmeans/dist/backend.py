@@ -28,7 +28,7 @@ from dask.highlevelgraph import HighLevelGraph
 from threadpoolctl import ThreadpoolController
 
 from dkmeans.dist.graph import graph_from_layer, layer_names, tree_reduce_layer
-from dkmeans.dist.placement import grouped_layer, per_chunk_layer, worker_thread_groups
+from dkmeans.dist.placement import grouped_layer, per_chunk_layer, place_chunks
 
 #: A NumPy input is cut into equal chunks of about this many bytes, their number a multiple
 #: of ``LOCAL_CHUNK_MULTIPLE`` so that 1, 2 or 4 threads share them evenly. The cut depends
@@ -195,7 +195,7 @@ class DaskBackend:
         self.row_offsets = [int(v) for v in np.cumsum((0,) + X.chunks[0][:-1])]
         self.split_every = split_every
         self.is_dask = True
-        self._worker_groups = None
+        self._placement = None
         self._last_results = None
 
     @property
@@ -254,10 +254,10 @@ class DaskBackend:
         """
         split_every = split_every or self.split_every
         client = self._client()
-        groups = None if client is None else self._groups(client)
-        if groups is not None:
-            return self._reduce_grouped(client, groups, fn, combine, args, phase, split_every,
-                                        result_nbytes)
+        placement = None if client is None else self._placed(client)
+        if placement is not None:
+            return self._reduce_grouped(client, placement, fn, combine, args, phase,
+                                        split_every, result_nbytes)
         graph, final = self.reduce_graph(fn, combine, args=args, phase=phase,
                                          split_every=split_every)
         if client is not None:
@@ -265,13 +265,13 @@ class DaskBackend:
         with single_threaded_blas():
             return dask.threaded.get(graph, final)
 
-    def _groups(self, client):
-        """Chunks grouped by worker thread (computed once), or None when not persisted."""
-        if self._worker_groups is None:
-            self._worker_groups = worker_thread_groups(client, self.X)
-        return self._worker_groups
+    def _placed(self, client):
+        """Chunks grouped by worker thread (decided once), or None when not persisted."""
+        if self._placement is None:
+            self._placement = place_chunks(client, self.X, self.sample_weight)
+        return self._placement
 
-    def _reduce_grouped(self, client, groups, fn, combine, args, phase, split_every,
+    def _reduce_grouped(self, client, placement, fn, combine, args, phase, split_every,
                         result_nbytes):
         """One task per worker thread over the chunks it holds, then the per-chunk tree.
 
@@ -280,9 +280,7 @@ class DaskBackend:
         per-chunk tree as :meth:`reduce_graph`, so the result does not depend on placement.
         """
         names = layer_names(phase)
-        w_name = None if self.sample_weight is None else self.sample_weight.name
-        dsk, group_keys, where = grouped_layer(groups, fn, args, self.X.name, w_name,
-                                               self.row_offsets, names)
+        dsk, group_keys, where = grouped_layer(placement, fn, args, self.row_offsets, names)
         if result_nbytes is not None and self.n_chunks * result_nbytes <= CLIENT_COMBINE_BYTES:
             graph = graph_from_layer(names["partials"], dsk, self._dependencies())
             results = self._compute(client, graph, group_keys)

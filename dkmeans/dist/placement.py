@@ -3,7 +3,9 @@
 On a distributed cluster every task costs a scheduler round trip, and a worker thread runs
 its tasks one after another. A pass over persisted data therefore runs fastest as one task
 per worker thread, each over the chunks its worker already holds: no data moves and the
-scheduler sees a handful of tasks instead of one per chunk.
+scheduler sees a handful of tasks instead of one per chunk. Where the workers hold the chunks
+very unevenly, a few are copied once to the idlest workers, so that no thread carries much
+more than its share of the rows in every pass.
 
 Grouping only decides where work runs, never how results add up: a grouped task returns one
 result per chunk and the caller combines them in the fixed per-chunk tree, so the numbers
@@ -12,13 +14,22 @@ are the same whatever the placement.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
+from dask.base import tokenize
 from dask.core import flatten
 from distributed import Future, wait
 
 #: Up to this many bytes of arguments times tasks, a grouped pass copies the arguments into
 #: every task rather than sending them once as a key of their own.
 INLINE_ARGS_BYTES = 4 << 20
+
+#: Persisted chunks are spread out once when the busiest worker thread would read more than
+#: this many times its share of the rows (a pass lasts as long as its busiest thread). With 4
+#: chunks on 2 single-thread workers the scheduler placed 3 on one: S of ``make bench``, about
+#: 15% longer per iteration than 2 and 2.
+IMBALANCE_TOLERANCE = 1.2
 
 
 def in_memory_futures(X):
@@ -48,40 +59,149 @@ def _chunk_values(X):
     return [graph.get(key) for key in flatten(X.__dask_keys__())]
 
 
-def worker_thread_groups(client, X):
-    """Row-chunk indices of ``X`` grouped by the worker holding them, one group per thread.
+class Placement(NamedTuple):
+    """Where a grouped pass reads each chunk, and which worker thread runs it.
+
+    Attributes
+    ----------
+    groups : list of list of int
+        Row-chunk indices, one group per worker thread; every chunk exactly once, each group
+        in increasing order, groups sorted by their first chunk.
+    x_refs, w_refs : list
+        For every chunk, what its task reads: the array's own key, or the Future of a copy
+        spread to another worker (``w_refs`` entries are None without sample weights).
+    spread : list of distributed.Future
+        The spread copies; holding them keeps them on their workers.
+    """
+
+    groups: list
+    x_refs: list
+    w_refs: list
+    spread: list
+
+
+def place_chunks(client, X, sample_weight=None):
+    """Group the chunks of a persisted array by the worker thread that will read them.
+
+    Chunks stay where they are held, unless the workers hold them so unevenly that some
+    thread would carry more than ``IMBALANCE_TOLERANCE`` times its share of the rows: then a
+    few chunks are copied once to the workers with the fewest rows per thread (see
+    :func:`spread_plan`), since every later pass runs as long as its busiest thread.
 
     Parameters
     ----------
     client : distributed.Client
     X : dask.array.Array of shape (n, d)
         Row-chunked only (one column chunk).
+    sample_weight : dask.array.Array of shape (n,), optional
+        Chunked like ``X``'s rows; spread along with ``X``.
 
     Returns
     -------
-    list of list of int or None
-        Every chunk index exactly once, each group's in increasing order, groups sorted by
-        their first chunk. None when some chunk is not held in worker memory (a lazy array,
-        or a chunk lost with its worker): then there is nothing to group by.
+    Placement or None
+        None when some chunk is not held in worker memory (a lazy array, or a chunk lost
+        with its worker): then there is nothing to group by.
     """
     futures = in_memory_futures(X)
     if futures is None:
         return None
-    wait(futures)  # a just-persisted array may still be computing; every pass needs it anyway
-    keys = list(flatten(X.__dask_keys__()))
+    w_futures = None if sample_weight is None else in_memory_futures(sample_weight)
+    wait(futures + (w_futures or []))  # a just-persisted array may still be computing
     who_has = client.who_has(futures)
-    threads = client.nthreads()
-    by_worker = {}
-    for index, key in enumerate(keys):
-        holders = who_has.get(key, ())
-        if not holders:
+    holders = []
+    for future in futures:
+        held_by = who_has.get(future.key, ())
+        if not held_by:
             return None
-        by_worker.setdefault(holders[0], []).append(index)
+        holders.append(held_by[0])
+    threads = {address: int(n) for address, n in client.nthreads().items()}
+    chunk_rows = [int(r) for r in X.chunks[0]]
+    # lazy weights would be computed where each task runs: spread nothing then
+    can_spread = sample_weight is None or w_futures is not None
+    owners = spread_plan(chunk_rows, holders, threads) if can_spread else list(holders)
+    x_refs = [(X.name, i, 0) for i in range(len(futures))]
+    w_refs = [None if sample_weight is None else (sample_weight.name, i)
+              for i in range(len(futures))]
+    spread = []
+    for i, (holder, owner) in enumerate(zip(holders, owners)):
+        if owner == holder:
+            continue
+        x_refs[i] = _copy_to(client, futures[i], owner)
+        spread.append(x_refs[i])
+        if w_futures is not None:
+            w_refs[i] = _copy_to(client, w_futures[i], owner)
+            spread.append(w_refs[i])
+    wait(spread)
+    by_worker = {}
+    for index, owner in enumerate(owners):
+        by_worker.setdefault(owner, []).append(index)
     groups = []
     for address, chunks in by_worker.items():
-        n_groups = max(1, min(int(threads.get(address, 1)), len(chunks)))
-        groups.extend(split_by_rows(chunks, X.chunks[0], n_groups))
-    return sorted(groups, key=lambda group: group[0])
+        n_groups = max(1, min(threads.get(address, 1), len(chunks)))
+        groups.extend(split_by_rows(chunks, chunk_rows, n_groups))
+    return Placement(sorted(groups, key=lambda group: group[0]), x_refs, w_refs, spread)
+
+
+def spread_plan(chunk_rows, holders, threads):
+    """The worker each chunk is read on: its holder, bar a few moves that even out the rows
+    per thread when the busiest thread carries more than ``IMBALANCE_TOLERANCE`` times its
+    share.
+
+    Moves go from the busiest worker (rows per thread) to the idlest, one chunk at a time,
+    each the one that lowers the larger of the two loads most, while that helps.
+
+    Parameters
+    ----------
+    chunk_rows : list of int
+    holders : list of str
+        The worker holding each chunk.
+    threads : dict of str to int
+        Threads of every worker, including those holding no chunk.
+
+    Returns
+    -------
+    list of str
+        One worker per chunk.
+    """
+    owners = list(holders)
+    threads = {address: max(1, n) for address, n in threads.items()}
+    for address in holders:
+        threads.setdefault(address, 1)
+    rows = {address: 0 for address in threads}
+    for size, owner in zip(chunk_rows, owners):
+        rows[owner] += size
+    share = sum(chunk_rows) / sum(threads.values())
+
+    def load(address, extra=0):
+        return (rows[address] + extra) / threads[address]
+
+    busiest = max(rows, key=load)
+    if load(busiest) <= IMBALANCE_TOLERANCE * share:
+        return owners
+    for _ in range(len(owners)):
+        busiest, idlest = max(rows, key=load), min(rows, key=load)
+        movable = [i for i, owner in enumerate(owners) if owner == busiest]
+        if len(movable) < 2:
+            break
+        best = min(movable, key=lambda i: max(load(busiest, -chunk_rows[i]),
+                                              load(idlest, chunk_rows[i])))
+        after = max(load(busiest, -chunk_rows[best]), load(idlest, chunk_rows[best]))
+        if after >= load(busiest):
+            break
+        owners[best] = idlest
+        rows[busiest] -= chunk_rows[best]
+        rows[idlest] += chunk_rows[best]
+    return owners
+
+
+def _copy_to(client, future, address):
+    """A copy of a held chunk kept on ``address`` (one transfer, then local every pass)."""
+    return client.submit(_same, future, workers=[address], allow_other_workers=False,
+                         key=f"dkmeans-spread-{tokenize(future.key, address)}")
+
+
+def _same(value):
+    return value
 
 
 def split_by_rows(chunks, chunk_rows, n_groups):
@@ -117,17 +237,15 @@ def split_by_rows(chunks, chunk_rows, n_groups):
     return groups
 
 
-def grouped_layer(groups, fn, args, x_name, w_name, row_offsets, names):
+def grouped_layer(placement, fn, args, row_offsets, names):
     """Tasks running ``fn(x, w, row_offset, *args)`` over each group's chunks, in order.
 
     Parameters
     ----------
-    groups : list of list of int
-        From :func:`worker_thread_groups`.
+    placement : Placement
+        From :func:`place_chunks`.
     fn : callable
     args : tuple
-    x_name, w_name : str, str or None
-        Key names of the data and of the sample weights (chunked alike), if any.
     row_offsets : list of int
         Global index of every chunk's first row.
     names : dict
@@ -141,17 +259,17 @@ def grouped_layer(groups, fn, args, x_name, w_name, row_offsets, names):
     where : list of (int, int)
         For every chunk, its group and its position in that group's result.
     """
-    if len(groups) * sum(getattr(a, "nbytes", 0) for a in args) <= INLINE_ARGS_BYTES:
+    if len(placement.groups) * sum(getattr(a, "nbytes", 0) for a in args) <= INLINE_ARGS_BYTES:
         # few tasks: each carries the arguments, saving the hop of a separate key
         dsk, args_ref = {}, _Inline(tuple(args))
     else:
         dsk, args_ref = {names["args"]: tuple(args)}, names["args"]
     where = [None] * len(row_offsets)
     group_keys = []
-    for g, chunks in enumerate(groups):
+    for g, chunks in enumerate(placement.groups):
         key = (names["partials"], g)
-        dsk[key] = (_apply_group, fn, [(x_name, i, 0) for i in chunks],
-                    [None if w_name is None else (w_name, i) for i in chunks],
+        dsk[key] = (_apply_group, fn, [placement.x_refs[i] for i in chunks],
+                    [placement.w_refs[i] for i in chunks],
                     [row_offsets[i] for i in chunks], args_ref)
         group_keys.append(key)
         for pos, i in enumerate(chunks):

@@ -4,6 +4,7 @@ import dask
 import dask.array as da
 import numpy as np
 import pytest
+from distributed import futures_of, wait
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -11,7 +12,12 @@ from dkmeans.dist import backend as backend_module
 from dkmeans.dist.backend import DaskBackend
 from dkmeans.dist.graph import sum_parts
 from dkmeans.dist.lloyd import _lloyd_chunk
-from dkmeans.dist.placement import split_by_rows, worker_thread_groups
+from dkmeans.dist.placement import (
+    IMBALANCE_TOLERANCE,
+    place_chunks,
+    split_by_rows,
+    spread_plan,
+)
 from dkmeans.kernels.partials import combine_partials
 
 
@@ -45,21 +51,27 @@ def _blobs(n=6000, d=4, seed=0):
     return centers[rng.integers(0, 5, n)] + rng.standard_normal((n, d))
 
 
+def _holder(client, X, ref):
+    """The worker holding what a chunk's task reads: the array's key or a spread copy."""
+    if hasattr(ref, "key"):
+        return client.who_has([ref])[ref.key][0]
+    return client.who_has(X)[ref][0]
+
+
 def test_groups_follow_the_workers_that_hold_the_chunks(client):
     X = da.from_array(_blobs(), chunks=(500, 4)).persist()
-    groups = worker_thread_groups(client, X)
-    assert sorted(i for g in groups for i in g) == list(range(12))
-    who_has = client.who_has(X)
-    for group in groups:
-        holders = {who_has[(X.name, i, 0)][0] for i in group}
-        assert len(holders) == 1
-    # one thread per worker here: one group per worker holding chunks
-    assert len(groups) == len({who_has[key][0] for key in who_has})
+    placement = place_chunks(client, X)
+    assert sorted(i for g in placement.groups for i in g) == list(range(12))
+    for group in placement.groups:
+        assert len({_holder(client, X, placement.x_refs[i]) for i in group}) == 1
+    # one thread per worker here: one group per worker reading chunks
+    readers = {_holder(client, X, ref) for ref in placement.x_refs}
+    assert len(placement.groups) == len(readers)
 
 
 def test_lazy_array_has_no_groups(client):
     X = da.from_array(_blobs(), chunks=(500, 4))
-    assert worker_thread_groups(client, X) is None
+    assert place_chunks(client, X) is None
 
 
 def test_a_pass_runs_one_task_per_worker_thread_where_the_data_lives(client):
@@ -68,12 +80,75 @@ def test_a_pass_runs_one_task_per_worker_thread_where_the_data_lives(client):
     seen = backend.reduce(_where, sum_parts, phase="where", result_nbytes=64)
     assert sorted(offset for offset, _, _ in seen) == backend.row_offsets
     tasks = {task for _, task, _ in seen}
-    who_has = client.who_has(X)
-    # one thread per worker here: one task per worker holding chunks, not one per chunk
-    assert len(tasks) == len({holders[0] for holders in who_has.values()})
+    placement = backend._placement
+    # one thread per worker here: one task per worker, not one per chunk
+    assert len(tasks) == len(placement.groups) <= 2
     for offset, _, address in seen:
         chunk = backend.row_offsets.index(offset)
-        assert who_has[(X.name, chunk, 0)][0] == address
+        assert _holder(client, X, placement.x_refs[chunk]) == address
+
+
+def _loads(chunk_rows, owners, threads):
+    rows = {address: 0 for address in threads}
+    for size, owner in zip(chunk_rows, owners):
+        rows[owner] += size
+    return {address: rows[address] / threads[address] for address in threads}
+
+
+def test_spread_plan_evens_three_chunks_against_one():
+    owners = spread_plan([250] * 4, ["a", "a", "a", "b"], {"a": 1, "b": 1})
+    assert sorted(owners) == ["a", "a", "b", "b"]
+    assert owners[3] == "b"  # what is already in place stays
+
+
+def test_spread_plan_reaches_workers_holding_nothing_and_counts_threads():
+    owners = spread_plan([100] * 8, ["a"] * 8, {"a": 1, "b": 3})
+    assert _loads([100] * 8, owners, {"a": 1, "b": 3}) == {"a": 200, "b": 200}
+
+
+def test_spread_plan_leaves_nearly_even_placements_alone():
+    holders = ["a", "a", "b", "b", "b"]
+    rows = [110, 110, 70, 70, 70]
+    share = sum(rows) / 2
+    assert max(_loads(rows, holders, {"a": 1, "b": 1}).values()) <= IMBALANCE_TOLERANCE * share
+    assert spread_plan(rows, holders, {"a": 1, "b": 1}) == holders
+
+
+@given(rows=st.lists(st.integers(1, 1000), min_size=1, max_size=30), data=st.data())
+def test_spread_plan_never_makes_the_busiest_thread_busier(rows, data):
+    threads = {w: data.draw(st.integers(1, 4)) for w in "abc"}
+    holders = [data.draw(st.sampled_from("abc")) for _ in rows]
+    owners = spread_plan(rows, holders, threads)
+    assert len(owners) == len(rows) and set(owners) <= set(threads)
+    before = max(_loads(rows, holders, threads).values())
+    assert max(_loads(rows, owners, threads).values()) <= before
+
+
+def test_unevenly_held_chunks_are_spread_once_and_give_the_same_result(client):
+    data = _blobs(seed=2)
+    workers = sorted(client.scheduler_info()["workers"])
+    pieces = [client.scatter(data[i * 1500:(i + 1) * 1500], workers=[workers[0]])
+              for i in range(4)]
+    X = da.concatenate([da.from_delayed(p, shape=(1500, 4), dtype=data.dtype)
+                        for p in pieces]).persist()
+    wait(futures_of(X))
+    assert len({holders[0] for holders in client.who_has(X).values()}) == 1
+    shift = data.mean(0)
+    centers = (data[:5] - shift)[None]
+    backend = DaskBackend(X, split_every=3)
+    grouped = backend.reduce(_lloyd_chunk, combine_partials, args=(centers, shift, False),
+                             phase="lloyd", result_nbytes=1024)
+    placement = backend._placement
+    assert len(placement.spread) == 2
+    assert {_holder(client, X, ref) for ref in placement.spread} == {workers[1]}
+    seen = backend.reduce(_where, sum_parts, phase="where", result_nbytes=64)
+    assert {address for _, _, address in seen} == set(workers)
+    lazy = DaskBackend(da.from_array(data, chunks=(1500, 4)), split_every=3)
+    graph, final = lazy.reduce_graph(_lloyd_chunk, combine_partials,
+                                     args=(centers, shift, False), phase="lloyd")
+    per_chunk = dask.threaded.get(graph, final)
+    for name in ("sums", "counts", "inertia", "far_index", "far_rows"):
+        np.testing.assert_array_equal(getattr(grouped, name), getattr(per_chunk, name))
 
 
 @pytest.mark.parametrize("result_nbytes", [1024, 1 << 40])
