@@ -35,10 +35,11 @@ def nearest_in_columns(dot_t, center_terms, base, n_clusters, best, label):
         ``|c|^2 + 2 shift.c`` per centre.
     base, n_clusters : int
     best : ndarray of shape (b,), dtype of ``dot_t``
-        Receives ``min_j (center_terms[j] - 2 x.c_j)``: the squared distance less ``|x - shift|^2``.
+        Receives ``min_j (center_terms[j] - 2 x.c_j)``: the squared distance to the nearest
+        centre less ``|x - shift|^2``.
     label : ndarray of shape (b,), dtype of ``dot_t``
         Receives the index (within the group) of that centre, as a float so that it shares
-        the SIMD lanes of ``best``.
+        the SIMD lanes of ``best`` (exact: float32 holds every integer up to 2**24).
     """
     b = dot_t.shape[1]
     kind = dot_t.dtype.type

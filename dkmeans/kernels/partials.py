@@ -20,8 +20,9 @@ import numpy as np
 from dkmeans.kernels._compiled import accumulate_block, accumulate_block_lean
 
 #: Bytes of one row block (rows + their dot products), of the order of a core's L2 cache.
-#: Measured on S, M and K of ``make bench``: 2 MiB is 0-15% faster per iteration than 256 KiB
-#: (larger BLAS products, fewer calls; the compiled passes still find the block in L2 or L3).
+#: Measured on S, M and K of ``make bench`` with 2 threads: 2 MiB is 10-35% faster per
+#: iteration than 256 KiB (larger BLAS products, fewer calls; the compiled passes still find
+#: the block in L2 or L3).
 BLOCK_BYTES = 2 * 1024 * 1024
 
 #: Most rows in a block. With few features and centres, blocks of 4,096 rows spent 10-15% of
@@ -147,7 +148,7 @@ def chunk_partials(X, centers, shift, sample_weight=None, *, n_far=None, row_off
         min_d2 = np.empty((n_groups, 0), dtype=np.float64)
 
     sum_wxn = np.zeros(1)
-    block = block_rows_for(d, n_groups * k, dtype.itemsize)
+    block = max(1, min(block_rows_for(d, n_groups * k, dtype.itemsize), n))
     weights_of = _block_weights(sample_weight, block)
     products_of = _block_products(flat, block)
     if not X.flags.c_contiguous:
