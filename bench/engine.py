@@ -2,7 +2,9 @@
 
 Per-iteration time is measured as ``(t(max_iter=1 + n) - t(max_iter=1)) / n`` from the same
 initial centres with ``tol=0``, for every library alike, so fixed costs (validation, the final
-assignment) cancel out.
+assignment) cancel out. The machine's speed drifts (up to 2x within minutes on shared
+machines), so the figures compared are measured in turn, round after round, and the ratios are
+the medians of the per-round ratios.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ DATASETS = {
     "K": dict(rows=200_000, features=64, centers=256),
 }
 ITERATIONS = 20
+
+#: Rounds of interleaved measurements per figure (medians are reported).
+ROUNDS = 5
 
 
 def make_data(name):
@@ -40,16 +45,36 @@ def _timed(fit, repeats=2):
     return best
 
 
-def per_iteration(make_estimator, X, fit_kwargs=None):
+def per_iteration(make_estimator, X, fit_kwargs=None, repeats=2):
     """Seconds per Lloyd iteration, fixed costs cancelled."""
     fit_kwargs = fit_kwargs or {}
-    one = _timed(lambda: make_estimator(1).fit(X, **fit_kwargs))
-    many = _timed(lambda: make_estimator(1 + ITERATIONS).fit(X, **fit_kwargs))
+    one = _timed(lambda: make_estimator(1).fit(X, **fit_kwargs), repeats)
+    many = _timed(lambda: make_estimator(1 + ITERATIONS).fit(X, **fit_kwargs), repeats)
     return max(many - one, 1e-9) / ITERATIONS
 
 
-def init_seconds(X, init):
-    """k-means|| alone, timed directly as ``KMeans.fit`` runs it (best of three).
+def interleaved(measures, rounds=ROUNDS):
+    """Every measure once per round, in turn, so that drift in the machine's speed falls on
+    all of them alike.
+
+    Parameters
+    ----------
+    measures : dict of str to callable
+        Each returns one figure.
+
+    Returns
+    -------
+    dict of str to ndarray of shape (rounds,)
+    """
+    values = {name: [] for name in measures}
+    for _ in range(rounds):
+        for name, measure in measures.items():
+            values[name].append(measure())
+    return {name: np.array(v) for name, v in values.items()}
+
+
+def init_seconds(X, init, repeats=3):
+    """k-means|| alone, timed directly as ``KMeans.fit`` runs it (best of ``repeats``).
 
     Timing the initialisation itself, rather than a fit with it minus a fit without it,
     keeps the noise of two whole fits out of a figure a few iterations long.
@@ -60,7 +85,7 @@ def init_seconds(X, init):
 
     backend = make_backend(X)
     shift = data_moments(backend).mean  # fit's first pass, needed before the initialisation
-    return _timed(lambda: kmeans_parallel(backend, len(init), seed=0, shift=shift), repeats=3)
+    return _timed(lambda: kmeans_parallel(backend, len(init), seed=0, shift=shift), repeats)
 
 
 def gemm_floor(X, k):
@@ -101,16 +126,22 @@ def run(results, *, start_cluster=None):
         X, init = data[name] = make_data(name)
         k = len(init)
         row = {"dataset": name, "shape": list(X.shape), "k": k}
-        row["dkmeans_numpy_ms"] = 1e3 * per_iteration(
-            lambda it: KMeans(k, init=init, max_iter=it, tol=0), X)
-        row["sklearn_ms"] = 1e3 * per_iteration(
-            lambda it: SKKMeans(k, init=init, n_init=1, max_iter=it, tol=0), X)
+        rounds = interleaved({
+            "dkmeans": lambda: per_iteration(
+                lambda it: KMeans(k, init=init, max_iter=it, tol=0), X, repeats=1),
+            "sklearn": lambda: per_iteration(
+                lambda it: SKKMeans(k, init=init, n_init=1, max_iter=it, tol=0), X,
+                repeats=1),
+            "init": lambda: init_seconds(X, init, repeats=1),
+        })
+        row["dkmeans_numpy_ms"] = 1e3 * float(np.median(rounds["dkmeans"]))
+        row["sklearn_ms"] = 1e3 * float(np.median(rounds["sklearn"]))
+        row["ratio_numpy_vs_sklearn"] = float(np.median(rounds["dkmeans"] / rounds["sklearn"]))
+        row["ratio_numpy_vs_sklearn_range"] = _range(rounds["dkmeans"] / rounds["sklearn"])
+        row["kmeans_parallel_init_s"] = float(np.median(rounds["init"]))
+        row["init_in_iterations"] = float(np.median(rounds["init"] / rounds["dkmeans"]))
         row["floor_ms"] = 1e3 * gemm_floor(X, k)
-        row["kmeans_parallel_init_s"] = init_seconds(X, init)
         row["numpy_peak_over_input"] = numpy_peak_ratio(X, init)
-        row["ratio_numpy_vs_sklearn"] = row["dkmeans_numpy_ms"] / row["sklearn_ms"]
-        row["init_in_iterations"] = (row["kmeans_parallel_init_s"] * 1e3
-                                     / row["dkmeans_numpy_ms"])
         rows.append(row)
         print(_format(row), flush=True)
     if start_cluster is not None:
@@ -132,8 +163,9 @@ def _dask_row(X, init, client):
     n_workers = len(client.scheduler_info()["workers"])
     Xd = da.from_array(X, chunks=(int(np.ceil(len(X) / (2 * n_workers))), X.shape[1])).persist()
     client.wait_for_workers(n_workers)
-    out = {"dkmeans_dask_ms": 1e3 * per_iteration(
-        lambda it: KMeans(k, init=init, max_iter=it, tol=0), Xd)}
+    dask_rounds = interleaved({"dkmeans": lambda: per_iteration(
+        lambda it: KMeans(k, init=init, max_iter=it, tol=0), Xd, repeats=1)}, rounds=3)
+    out = {"dkmeans_dask_ms": 1e3 * float(np.median(dask_rounds["dkmeans"]))}
     out["dask_kmeans_parallel_init_s"] = init_seconds(Xd, init)
     out["dask_init_in_iterations"] = out["dask_kmeans_parallel_init_s"] * 1e3 / out[
         "dkmeans_dask_ms"]
@@ -154,11 +186,17 @@ def _dask_row(X, init, client):
     return out
 
 
+def _range(values):
+    return [float(np.min(values)), float(np.max(values))]
+
+
 def _format(row):
     parts = [f"{row['dataset']} {row['shape'][0]}x{row['shape'][1]} k={row['k']}:",
              f"dkmeans {row['dkmeans_numpy_ms']:.1f} ms/it",
              f"sklearn {row['sklearn_ms']:.1f} ms/it",
-             f"ratio {row['dkmeans_numpy_ms'] / row['sklearn_ms']:.2f}",
+             f"ratio {row['ratio_numpy_vs_sklearn']:.2f} "
+             f"(rounds {row['ratio_numpy_vs_sklearn_range'][0]:.2f}-"
+             f"{row['ratio_numpy_vs_sklearn_range'][1]:.2f})",
              f"floor {row['floor_ms']:.1f} ms",
              f"k-means|| init {row['kmeans_parallel_init_s']:.2f} s "
              f"(= {row['init_in_iterations']:.1f} iterations)",
