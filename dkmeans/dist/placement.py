@@ -195,8 +195,12 @@ def spread_plan(chunk_rows, holders, threads):
 
 
 def _copy_to(client, future, address):
-    """A copy of a held chunk kept on ``address`` (one transfer, then local every pass)."""
-    return client.submit(_same, future, workers=[address], allow_other_workers=False,
+    """A copy of a held chunk kept on ``address`` (one transfer, then local every pass).
+
+    The copy may run elsewhere if ``address`` has left meanwhile: never wait on a worker
+    that is gone.
+    """
+    return client.submit(_same, future, workers=[address], allow_other_workers=True,
                          key=f"dkmeans-spread-{tokenize(future.key, address)}")
 
 
