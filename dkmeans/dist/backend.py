@@ -29,7 +29,7 @@ from dask.highlevelgraph import HighLevelGraph
 from threadpoolctl import ThreadpoolController
 
 from dkmeans.dist.graph import graph_from_layer, layer_names, tree_reduce_layer
-from dkmeans.dist.placement import grouped_layer, per_chunk_layer, place_chunks
+from dkmeans.dist.placement import grouped_layer, per_chunk_layer, pinned, place_chunks
 
 #: A NumPy input is cut into equal chunks of about this many bytes, their number a multiple
 #: of ``LOCAL_CHUNK_MULTIPLE`` so that 1, 2 or 4 threads share them evenly. The cut depends
@@ -309,8 +309,22 @@ class DaskBackend:
 
     def reduce_with_state(self, fn, combine, state, *, args=(), phase="reduce",
                           split_every=None):
+        """``fn(x, w, row_offset, state, *args)`` -> ``(state, part)`` on every chunk; the
+        parts combine in the fixed tree and come back, the states stay with their chunks.
+
+        Returns
+        -------
+        states : list
+            One per chunk: futures on a cluster, values otherwise.
+        combined : object
+        """
         names = layer_names(phase)
         states = state if state is not None else [None] * self.n_chunks
+        client = self._client()
+        placement = None if client is None else self._placed(client)
+        if placement is not None:
+            return self._reduce_with_state_grouped(client, placement, fn, combine, states,
+                                                   args, names, split_every)
         dsk = self._chunk_layer(fn, args, states, names, stateful=True)
         pair_keys = [(names["partials"], i) for i in range(self.n_chunks)]
         state_name = names["partials"].replace("-partials-", "-state-")
@@ -325,7 +339,6 @@ class DaskBackend:
                                         split_every=split_every or self.split_every)
         dsk.update(tree)
         graph = graph_from_layer(names["partials"], dsk, self._dependencies())
-        client = self._client()
         if client is not None:
             # state stays on the workers as futures; only the combined value comes back
             futures = client.get(graph, state_keys + [final], sync=False)
@@ -334,6 +347,25 @@ class DaskBackend:
         with single_threaded_blas():
             results = dask.threaded.get(graph, state_keys + [final])
         return list(results[:-1]), results[-1]
+
+    def _reduce_with_state_grouped(self, client, placement, fn, combine, states, args, names,
+                                   split_every):
+        """:meth:`reduce_with_state` as one task per worker thread (see
+        :meth:`_reduce_grouped`); each chunk's state and part are then picked out of its
+        group's result, so states stay on the worker that reads the chunk."""
+        dsk, group_keys, where = grouped_layer(placement, fn, args, self.row_offsets, names,
+                                               states=states)
+        state_keys = per_chunk_layer(dsk, group_keys, where,
+                                     names["partials"].replace("-partials-", "-state-"), field=0)
+        part_keys = per_chunk_layer(dsk, group_keys, where,
+                                    names["partials"].replace("-partials-", "-part-"), field=1)
+        tree, final = tree_reduce_layer(part_keys, combine, name=names["combine"],
+                                        split_every=split_every or self.split_every)
+        dsk.update(tree)
+        graph = graph_from_layer(names["partials"], dsk, self._dependencies())
+        with pinned(placement, dsk, group_keys):
+            futures = client.get(graph, state_keys + [final], sync=False)
+        return futures[:-1], futures[-1].result()
 
     def map_rows(self, fn, *, args=(), phase="map", dtype=None, trailing_shape=()):
         """Lazy Dask array of ``fn(x, w, row_offset, *args)`` per chunk (rows along axis 0)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import dask
 import numpy as np
 from dask.base import tokenize
 from dask.core import flatten
@@ -72,12 +73,15 @@ class Placement(NamedTuple):
         spread to another worker (``w_refs`` entries are None without sample weights).
     spread : list of distributed.Future
         The spread copies; holding them keeps them on their workers.
+    workers : list of str
+        The worker reading each group's chunks.
     """
 
     groups: list
     x_refs: list
     w_refs: list
     spread: list
+    workers: list
 
 
 def place_chunks(client, X, sample_weight=None):
@@ -139,7 +143,8 @@ def place_chunks(client, X, sample_weight=None):
     for address, chunks in by_worker.items():
         n_groups = max(1, min(threads.get(address, 1), len(chunks)))
         groups.extend(split_by_rows(chunks, chunk_rows, n_groups))
-    return Placement(sorted(groups, key=lambda group: group[0]), x_refs, w_refs, spread)
+    groups.sort(key=lambda group: group[0])
+    return Placement(groups, x_refs, w_refs, spread, [owners[group[0]] for group in groups])
 
 
 def spread_plan(chunk_rows, holders, threads):
@@ -241,7 +246,7 @@ def split_by_rows(chunks, chunk_rows, n_groups):
     return groups
 
 
-def grouped_layer(placement, fn, args, row_offsets, names):
+def grouped_layer(placement, fn, args, row_offsets, names, states=None):
     """Tasks running ``fn(x, w, row_offset, *args)`` over each group's chunks, in order.
 
     Parameters
@@ -254,6 +259,9 @@ def grouped_layer(placement, fn, args, row_offsets, names):
         Global index of every chunk's first row.
     names : dict
         From :func:`dkmeans.dist.graph.layer_names`.
+    states : list, optional
+        Per-chunk state (futures held on the workers, or None): then each call is
+        ``fn(x, w, row_offset, state, *args)``.
 
     Returns
     -------
@@ -274,21 +282,52 @@ def grouped_layer(placement, fn, args, row_offsets, names):
         key = (names["partials"], g)
         dsk[key] = (_apply_group, fn, [placement.x_refs[i] for i in chunks],
                     [placement.w_refs[i] for i in chunks],
-                    [row_offsets[i] for i in chunks], args_ref)
+                    [row_offsets[i] for i in chunks], args_ref,
+                    None if states is None else [states[i] for i in chunks])
         group_keys.append(key)
         for pos, i in enumerate(chunks):
             where[i] = (g, pos)
     return dsk, group_keys, where
 
 
-def per_chunk_layer(dsk, group_keys, where, name):
+def per_chunk_layer(dsk, group_keys, where, name, field=None):
     """Add one small task per chunk picking its result out of its group's; returns their keys,
-    in chunk order (the leaves of the per-chunk combine tree)."""
+    in chunk order (the leaves of the per-chunk combine tree).
+
+    ``field``, if given, picks that item of each chunk's result (a ``(state, part)`` pair).
+    """
     keys = []
     for i, (g, pos) in enumerate(where):
-        dsk[(name, i)] = (_item, group_keys[g], pos)
+        dsk[(name, i)] = ((_item, group_keys[g], pos) if field is None
+                          else (_field, group_keys[g], pos, field))
         keys.append((name, i))
     return keys
+
+
+def pinned(placement, dsk, group_keys):
+    """Context for submitting a grouped layer: every task that reads a group's result (the
+    group's task, and tasks picking a chunk's state or part out of it) runs on the group's
+    worker, so per-chunk state stays where the chunk is read. Left to itself the scheduler
+    may move such a pick to an idle worker, and the state with it; the restriction is loose,
+    so work goes elsewhere if that worker leaves.
+    """
+    where = {key: [placement.workers[g]] for g, key in enumerate(group_keys)}
+    for key, task in dsk.items():
+        if isinstance(task, tuple) and task and task[0] in (_item, _field):
+            where[key] = where[task[1]]
+    return dask.annotate(workers=_WorkersOf(where, sorted(set(placement.workers))),
+                         allow_other_workers=True)
+
+
+class _WorkersOf:
+    """Per-key worker annotation: the listed workers for known keys, any other for the rest."""
+
+    def __init__(self, where, anywhere):
+        self.where = where
+        self.anywhere = anywhere
+
+    def __call__(self, key):
+        return self.where.get(key, self.anywhere)
 
 
 class _Inline:
@@ -303,12 +342,19 @@ class _Inline:
         return _Inline, (self.args,)
 
 
-def _apply_group(fn, xs, ws, offsets, args):
+def _apply_group(fn, xs, ws, offsets, args, states=None):
     """``fn`` on each chunk of one group, in order: one result per chunk."""
     if isinstance(args, _Inline):
         args = args.args
-    return [fn(x, w, offset, *args) for x, w, offset in zip(xs, ws, offsets)]
+    if states is None:
+        return [fn(x, w, offset, *args) for x, w, offset in zip(xs, ws, offsets)]
+    return [fn(x, w, offset, state, *args)
+            for x, w, offset, state in zip(xs, ws, offsets, states)]
 
 
 def _item(results, pos):
     return results[pos]
+
+
+def _field(results, pos, field):
+    return results[pos][field]

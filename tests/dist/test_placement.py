@@ -193,3 +193,35 @@ def test_large_results_are_combined_on_the_workers_small_ones_by_the_client(clie
     assert small == {"n": 6000, "on_worker": False}
     assert large == {"n": 6000, "on_worker": True}
     assert unknown == {"n": 6000, "on_worker": True}
+
+
+def _count_rounds(x, w, offset, state):
+    rounds = 0 if state is None else state + 1
+    return rounds, {"rows": len(x), "rounds": rounds}
+
+
+def _sum_counts(parts):
+    return {"rows": sum(p["rows"] for p in parts), "rounds": max(p["rounds"] for p in parts)}
+
+
+def test_grouped_passes_with_state_keep_it_with_the_chunk_and_match_per_chunk_tasks(client):
+    from dkmeans.dist.init import kmeans_parallel
+
+    data = _blobs(seed=3)
+    X = da.from_array(data, chunks=(500, 4)).persist()
+    backend = DaskBackend(X)
+    states, combined = backend.reduce_with_state(_count_rounds, _sum_counts, None, phase="r0")
+    states, combined = backend.reduce_with_state(_count_rounds, _sum_counts, states,
+                                                 phase="r1")
+    assert combined == {"rows": 6000, "rounds": 1}
+    placement = backend._placement
+    held = client.who_has(states)
+    for i, state in enumerate(states):
+        assert held[state.key][0] == _holder(client, X, placement.x_refs[i])
+    backend.release(states)
+    # k-means|| through grouped tasks equals k-means|| through one task per chunk, bit for bit
+    shift = data.mean(0)
+    grouped = kmeans_parallel(backend, 5, seed=4, shift=shift)
+    per_chunk = kmeans_parallel(DaskBackend(da.from_array(data, chunks=(500, 4))), 5, seed=4,
+                                shift=shift)
+    np.testing.assert_array_equal(grouped, per_chunk)
