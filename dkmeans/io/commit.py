@@ -9,7 +9,8 @@ readers: ``_``-prefixed). :func:`publish` then, in this order:
    ``_staging/<run_id>/previous/``;
 3. moves the staged files into place;
 4. writes the new ``_SUCCESS`` manifest (one atomic write: a rename on disk, one PUT on S3);
-5. deletes ``_staging/`` (the previous files included).
+5. deletes ``_staging/<run_id>/`` (the previous files included), then the rest of
+   ``_staging/``.
 
 A failure in steps 1–4 rolls back: new files are removed, the previous ones moved back, the
 old ``_SUCCESS`` last; the previous output is then as it was. If the rollback fails too, the
@@ -155,6 +156,9 @@ def publish(handle: StorageHandle, *, run_id: str, new_files: list[str], manifes
             f"{state}.",
             restored=restored,
         ) from exc
+    # this run's folder first: deleting all of _staging/ can stop halfway when another run
+    # writes there meanwhile, and must not leave this run's files behind when it does
+    remove_tree(handle, stage)
     remove_tree(handle, STAGING_DIR)
     logger.info("Published %s (%d file(s))", handle.url, len(new))
 
