@@ -18,8 +18,10 @@ worker holds, spread out once where the workers hold them very unevenly
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import dask
@@ -28,6 +30,7 @@ import numpy as np
 from dask.highlevelgraph import HighLevelGraph
 from threadpoolctl import ThreadpoolController
 
+from dkmeans.dist.direct import DirectPasses, DirectUnavailable
 from dkmeans.dist.graph import graph_from_layer, layer_names, tree_reduce_layer
 from dkmeans.dist.placement import grouped_layer, per_chunk_layer, pinned, place_chunks
 
@@ -36,6 +39,8 @@ from dkmeans.dist.placement import grouped_layer, per_chunk_layer, pinned, place
 #: only on the array, never on the number of threads, so neither do the results. Measured
 #: with 2 threads against the former fixed 65,536-row chunks: 10-25% faster per Lloyd
 #: iteration on S, M and K of ``make bench`` (median of 15 passes).
+logger = logging.getLogger(__name__)
+
 LOCAL_CHUNK_BYTES = 16 << 20
 LOCAL_CHUNK_MULTIPLE = 4
 
@@ -53,6 +58,13 @@ SPLIT_EVERY = 8
 #: Up to this many bytes of per-chunk results in all, a grouped pass sends them to the client,
 #: which combines them itself; above it a tree of combine tasks on the workers does.
 CLIENT_COMBINE_BYTES = 8 << 20
+
+#: Once a task pass of a phase took less than this (seconds), the phase's later passes with
+#: client-combined results go straight to the workers (:mod:`dkmeans.dist.direct`), where the
+#: scheduler's round trip (about 10 ms) is a real share of the pass. Longer passes stay tasks,
+#: shown one by one on the dashboard; the first pass of every phase is a task pass, so each
+#: phase appears there under its name. 0 keeps every pass a task.
+DIRECT_PASS_SECONDS = 1.0
 
 
 _pools = {}
@@ -148,6 +160,9 @@ class LocalBackend:
     def release(self, state):
         """Drop per-chunk state (nothing to do in memory)."""
 
+    def close(self):
+        """Nothing is held outside this process."""
+
     def state_rows(self, state, pick, *, dtype, phase="state"):
         """``pick(chunk_state)`` of every chunk, concatenated (rows)."""
         return np.concatenate([pick(s) for s in state])
@@ -198,6 +213,8 @@ class DaskBackend:
         self.is_dask = True
         self._placement = None
         self._last_results = None
+        self._direct = None  # DirectPasses once started; False once ruled out
+        self._task_pass_seconds = {}
 
     @property
     def n_chunks(self):
@@ -283,9 +300,13 @@ class DaskBackend:
         names = layer_names(phase)
         dsk, group_keys, where = grouped_layer(placement, fn, args, self.row_offsets, names)
         if result_nbytes is not None and self.n_chunks * result_nbytes <= CLIENT_COMBINE_BYTES:
-            graph = graph_from_layer(names["partials"], dsk, self._dependencies())
-            results = self._compute(client, graph, group_keys)
-            parts = [results[g][pos] for g, pos in where]
+            parts = self._direct_parts(client, placement, fn, args, phase)
+            if parts is None:
+                started = time.perf_counter()
+                graph = graph_from_layer(names["partials"], dsk, self._dependencies())
+                results = self._compute(client, graph, group_keys)
+                parts = [results[g][pos] for g, pos in where]
+                self._task_pass_seconds[phase] = time.perf_counter() - started
             return _tree_combine_local(parts, combine, split_every)
         part_keys = per_chunk_layer(dsk, group_keys, where,
                                     names["partials"].replace("-partials-", "-part-"))
@@ -294,6 +315,33 @@ class DaskBackend:
         dsk.update(tree)
         graph = graph_from_layer(names["partials"], dsk, self._dependencies())
         return self._compute(client, graph, final)
+
+    def _direct_parts(self, client, placement, fn, args, phase):
+        """Per-chunk results of a pass sent straight to the workers, or None to run tasks:
+        before the phase's first task pass, after a long one, or once a worker has left
+        (then for good: the placement no longer says where the chunks are)."""
+        seconds = self._task_pass_seconds.get(phase)
+        if self._direct is False or seconds is None or seconds >= DIRECT_PASS_SECONDS:
+            return None
+        if self._direct is None:
+            try:
+                self._direct = DirectPasses(client, placement, self.X, self.sample_weight,
+                                            self.row_offsets)
+            except DirectUnavailable as error:
+                logger.info("passes stay tasks: %s", error)
+                self._direct = False
+                return None
+        parts = self._direct.run(fn, args)
+        if parts is None:
+            self._direct.close()
+            self._direct = False
+        return parts
+
+    def close(self):
+        """Let go of what the backend holds on the workers (the direct-pass actors)."""
+        if self._direct:
+            self._direct.close()
+        self._direct = None
 
     def _compute(self, client, graph, keys):
         """``client.get(graph, keys)``, letting go of the previous pass's results only after

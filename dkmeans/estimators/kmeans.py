@@ -191,6 +191,7 @@ default 'k-means||'
         self.n_iter_ = int(n_iter[best])
         self.history_ = history
         self.labels_ = labels if labels is not None else self._labels_for(backend, X)
+        backend.close()
         # each row's distance to its centre when the final pass produced it (for the job
         # runner's distance column), else None
         self._distances = distances

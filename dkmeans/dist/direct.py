@@ -1,0 +1,190 @@
+"""Passes sent straight to the workers that hold the chunks, past the scheduler.
+
+A task pass costs a trip through the scheduler: distributed batches its messages (the client
+every 10 ms, the scheduler every 5 ms, the workers every 2 ms), and on the 2-core machine of
+``make bench`` an empty one-task round trip takes about 11 ms. A Lloyd pass over 1M x 32 rows
+takes about 15-20 ms per worker, so the trip made every iteration half as long again.
+
+A Dask actor answers the client's calls directly (an empty call to two actors took about
+2 ms there). :class:`DirectPasses` keeps one actor per worker, :class:`ChunkHost`, holding
+the chunks that worker already has (the same arrays, nothing copied) and running a pass over
+them on request, one thread per group of :class:`~dkmeans.dist.placement.Placement`.
+
+Each call returns one result per chunk and the caller combines them in the fixed per-chunk
+tree, exactly as it does for a grouped task pass, so the numbers do not depend on the route.
+When a worker holding an actor leaves, a pass returns None (it never waits on a worker that
+is gone) and the caller goes back to tasks, which recompute lost chunks from their lineage.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+
+from dask.base import tokenize
+from distributed import Future, wait
+
+from dkmeans.dist.placement import _apply_group, in_memory_futures
+
+logger = logging.getLogger(__name__)
+
+#: While waiting for a direct pass, the actors' workers are checked this often (seconds).
+HEALTH_CHECK_SECONDS = 0.5
+
+#: Longest wait for the actors to start on their workers (seconds); past it, tasks run.
+START_TIMEOUT_SECONDS = 30.0
+
+
+class ChunkHost:
+    """A worker's chunks, and passes over them run on request (a Dask actor).
+
+    Parameters
+    ----------
+    groups : list of list of int
+        Positions (into ``xs``) of each group's chunks; one group per worker thread.
+    offsets : list of int
+        Global index of the first row of every chunk in ``xs``.
+    xs : list of ndarray of shape (n_i, d)
+        The chunks (the worker's own arrays: the actor adds no copy).
+    ws : list of ndarray of shape (n_i,) or None
+        Their sample weights.
+    """
+
+    def __init__(self, groups, offsets, xs, ws):
+        self.groups = groups
+        self.offsets = offsets
+        self.xs = xs
+        self.ws = ws
+        # a worker runs all of its actors' calls on one thread: the groups need their own
+        self._pool = ThreadPoolExecutor(len(groups), thread_name_prefix="dkmeans-direct")
+
+    def run(self, fn, args):
+        """``fn(x, w, row_offset, *args)`` on every chunk held.
+
+        Returns
+        -------
+        list of list
+            One list per group, one result per chunk of the group, in order.
+        """
+        def run_group(group):
+            return _apply_group(fn, [self.xs[i] for i in group], [self.ws[i] for i in group],
+                                [self.offsets[i] for i in group], args)
+
+        if len(self.groups) == 1:
+            return [run_group(self.groups[0])]
+        return list(self._pool.map(run_group, self.groups))
+
+    def __del__(self):
+        self._pool.shutdown(wait=False)
+
+
+class DirectPasses:
+    """Passes over a persisted, placed array through one :class:`ChunkHost` per worker.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    placement : Placement
+        From :func:`~dkmeans.dist.placement.place_chunks`.
+    X : dask.array.Array of shape (n, d)
+        Persisted; its chunk futures are handed to the actors.
+    sample_weight : dask.array.Array of shape (n,) or None
+        Persisted like ``X``.
+    row_offsets : list of int
+        Global index of every chunk's first row.
+
+    Attributes
+    ----------
+    hosts : list of (Future, Actor, list of int)
+        Per worker: the actor's future, the actor, and the chunk index of every position
+        of its results (flattened over its groups).
+    """
+
+    def __init__(self, client, placement, X, sample_weight, row_offsets):
+        self.client = client
+        self.n_chunks = len(row_offsets)
+        x_held = in_memory_futures(X)
+        w_held = None if sample_weight is None else in_memory_futures(sample_weight)
+        if x_held is None or (sample_weight is not None and w_held is None):
+            raise DirectUnavailable("some chunk is not held in worker memory")
+        by_worker = {}
+        for g, address in enumerate(placement.workers):
+            by_worker.setdefault(address, []).append(placement.groups[g])
+        futures, orders = [], []
+        for address, groups in by_worker.items():
+            order = [i for group in groups for i in group]
+            positions, start = [], 0
+            for group in groups:
+                positions.append(list(range(start, start + len(group))))
+                start += len(group)
+            xs = [_held(placement.x_refs[i], x_held[i]) for i in order]
+            ws = [None if w_held is None else _held(placement.w_refs[i], w_held[i])
+                  for i in order]
+            futures.append(client.submit(
+                ChunkHost, positions, [row_offsets[i] for i in order], xs, ws, actor=True,
+                workers=[address], allow_other_workers=False,
+                key=f"dkmeans-chunk-host-{tokenize(address, [f.key for f in xs], order)}"))
+            orders.append(order)
+        self.hosts = []
+        done, pending = wait(futures, timeout=START_TIMEOUT_SECONDS)
+        if pending or any(f.status != "finished" for f in futures):
+            for future in futures:
+                future.cancel()
+            raise DirectUnavailable("the actors did not start on every worker")
+        self.hosts = [(future, future.result(), order) for future, order in zip(futures, orders)]
+
+    def alive(self):
+        """Whether every actor's worker still holds it (as far as the scheduler has told)."""
+        return all(future.status == "finished" for future, _, _ in self.hosts)
+
+    def run(self, fn, args):
+        """``fn(x, w, row_offset, *args)`` on every chunk, through the actors.
+
+        Returns
+        -------
+        list or None
+            One result per chunk, in chunk order; None when a worker holding an actor left
+            (nothing else is caught: an error raised by ``fn`` comes through as raised).
+        """
+        if not self.alive():
+            return None
+        try:
+            calls = [actor.run(fn, args) for _, actor, _ in self.hosts]
+            parts = [None] * self.n_chunks
+            for call, (_, _, order) in zip(calls, self.hosts):
+                results = self._wait(call)
+                if results is None:
+                    return None
+                for i, result in zip(order, (r for group in results for r in group)):
+                    parts[i] = result
+        except (OSError, RuntimeError) as error:
+            # OSError: the worker's connection broke; RuntimeError: the client was told the
+            # actor is lost. Should ``fn`` itself have raised one, the task pass that runs
+            # instead raises it again, where it belongs.
+            logger.info("direct pass abandoned (%s: %s); passes run as tasks",
+                        type(error).__name__, error)
+            return None
+        return parts
+
+    def _wait(self, call):
+        while True:
+            try:
+                return call.result(timeout=HEALTH_CHECK_SECONDS)
+            except TimeoutError:
+                if not self.alive():
+                    return None
+
+    def close(self):
+        """Let the actors go (and with them their references to the chunks)."""
+        for future, _, _ in self.hosts:
+            future.release()
+        self.hosts = []
+
+
+class DirectUnavailable(RuntimeError):
+    """The actors could not be started; passes run as tasks."""
+
+
+def _held(ref, own):
+    """The future a chunk is read from: a spread copy, or the array's own chunk."""
+    return ref if isinstance(ref, Future) else own

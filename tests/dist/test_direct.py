@@ -1,0 +1,141 @@
+"""Passes sent straight to the workers (actors), past the scheduler, and back to tasks."""
+
+import os
+import signal
+import time
+
+import dask.array as da
+import numpy as np
+import pytest
+from distributed import Client, LocalCluster, get_task_stream, wait
+
+from dkmeans import KMeans
+from dkmeans.dist import backend as backend_module
+from dkmeans.dist.backend import DaskBackend
+from dkmeans.dist.graph import sum_parts
+from dkmeans.dist.lloyd import lloyd
+
+K, D = 4, 3
+
+
+def _blobs(n=4_000, seed=0):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(scale=8.0, size=(K, D))
+    return centers[rng.integers(0, K, n)] + rng.normal(size=(n, D))
+
+
+def _persisted(X, chunks):
+    X = da.from_array(X, chunks=(chunks, X.shape[1])).persist()
+    wait(X)
+    return X
+
+
+def _fit(backend, X, max_iter=6):
+    shift = X.mean(0)
+    centers, n_iter, _ = lloyd(backend, X[None, :K] - shift, shift=shift, tol=0.0,
+                               max_iter=max_iter)
+    return centers, n_iter
+
+
+def _lloyd_tasks(stream):
+    return [t for t in stream.data if t["key"][0].startswith("dkmeans-lloyd-partials")]
+
+
+def test_after_a_short_task_pass_the_phase_goes_straight_to_the_workers(client):
+    X = _blobs()
+    Xd = _persisted(X, 500)
+    _fit(DaskBackend(Xd), X, max_iter=2)  # the workers compile the kernels: a long pass
+    backend = DaskBackend(Xd)
+    with get_task_stream(client) as stream:
+        centers, n_iter = _fit(backend, X, max_iter=6)
+    assert n_iter[0] >= 3
+    groups = len(backend._placement.groups)
+    # the first pass ran as tasks (one per worker thread), the five others as actor calls
+    assert len(_lloyd_tasks(stream)) == groups
+    actors = client.run(lambda dask_worker: len(dask_worker.state.actors))
+    assert sorted(actors.values()) == [1, 1]
+    backend.close()
+    deadline = time.monotonic() + 10
+    while sum(client.run(lambda dask_worker: len(dask_worker.state.actors)).values()):
+        assert time.monotonic() < deadline, "the actors outlived close()"
+        time.sleep(0.05)
+
+
+def test_direct_and_task_passes_give_bitwise_the_same_centres(client, monkeypatch):
+    X = _blobs(seed=1).astype(np.float32)
+    Xd = _persisted(X, 700)  # uneven last chunk
+    direct, _ = _fit(DaskBackend(Xd), X)
+    monkeypatch.setattr(backend_module, "DIRECT_PASS_SECONDS", 0.0)
+    backend = DaskBackend(Xd)
+    with get_task_stream(client) as stream:
+        tasks, n_iter = _fit(backend, X)
+    assert backend._direct is None
+    assert len(_lloyd_tasks(stream)) == n_iter[0] * len(backend._placement.groups)
+    np.testing.assert_array_equal(direct, tasks)
+
+
+def test_weighted_direct_passes_match_task_passes(client, monkeypatch):
+    X = _blobs(seed=2)
+    w = np.random.default_rng(2).uniform(0.1, 3.0, len(X))
+    Xd, wd = _persisted(X, 500), da.from_array(w, chunks=500).persist()
+    wait(wd)
+    direct = KMeans(K, init=X[:K], max_iter=5, tol=0).fit(Xd, sample_weight=wd)
+    monkeypatch.setattr(backend_module, "DIRECT_PASS_SECONDS", 0.0)
+    tasks = KMeans(K, init=X[:K], max_iter=5, tol=0).fit(Xd, sample_weight=wd)
+    np.testing.assert_array_equal(direct.cluster_centers_, tasks.cluster_centers_)
+    assert direct.inertia_ == tasks.inertia_
+
+
+def _count_rows(x, w, offset, fail_with):
+    if fail_with is not None:
+        raise fail_with
+    return np.array([len(x)])
+
+
+@pytest.mark.parametrize("error", [ValueError("bad chunk"), OSError("disk gone")])
+def test_an_error_raised_in_a_direct_pass_reaches_the_caller(client, error):
+    backend = DaskBackend(_persisted(_blobs(), 500))
+    assert backend.reduce(_count_rows, sum_parts, args=(None,), phase="count",
+                          result_nbytes=8)[0] == 4_000
+    assert backend.reduce(_count_rows, sum_parts, args=(None,), phase="count",
+                          result_nbytes=8)[0] == 4_000
+    assert backend._direct
+    # an OSError also sends the pass back to tasks, which raise it again
+    with pytest.raises(type(error), match=str(error)):
+        backend.reduce(_count_rows, sum_parts, args=(error,), phase="count", result_nbytes=8)
+
+
+def test_a_long_task_pass_keeps_its_phase_on_tasks(client, monkeypatch):
+    monkeypatch.setattr(backend_module, "DIRECT_PASS_SECONDS", 1e-6)
+    backend = DaskBackend(_persisted(_blobs(), 500))
+    for _ in range(3):
+        backend.reduce(_count_rows, sum_parts, args=(None,), phase="count", result_nbytes=8)
+    assert backend._direct is None
+
+
+@pytest.fixture
+def own_cluster():
+    """Two worker processes this test may kill (the nanny starts a new one)."""
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=":0", memory_limit="1GiB") as cluster, \
+            Client(cluster) as c:
+        yield c
+
+
+def test_a_worker_lost_between_direct_passes_sends_the_fit_back_to_tasks(own_cluster, caplog):
+    X = _blobs(n=20_000, seed=3)
+    X += np.random.default_rng(3).normal(scale=4.0, size=X.shape)  # slow convergence
+    Xd = _persisted(X, 2_500)
+    reference = KMeans(K, init=X[:K], max_iter=12, tol=0).fit(Xd)
+    victim = next(iter(own_cluster.run(os.getpid).values()))
+
+    def kill_at_third(record):
+        if record.iteration == 3:
+            os.kill(victim, signal.SIGKILL)
+
+    with caplog.at_level("INFO", logger="dkmeans.dist.direct"):
+        model = KMeans(K, init=X[:K], max_iter=12, tol=0).fit(Xd, on_iteration=kill_at_third)
+    assert "direct pass abandoned" in caplog.text
+    assert model.n_iter_ == reference.n_iter_ > 3
+    np.testing.assert_array_equal(model.cluster_centers_, reference.cluster_centers_)
+    np.testing.assert_array_equal(model.labels_.compute(), reference.labels_.compute())
