@@ -19,9 +19,9 @@ is gone) and the caller goes back to tasks, which recompute lost chunks from the
 from __future__ import annotations
 
 import logging
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from dask.base import tokenize
 from distributed import Future, wait
 
 from dkmeans.dist.placement import _apply_group, in_memory_futures
@@ -123,7 +123,7 @@ class DirectPasses:
             futures.append(client.submit(
                 ChunkHost, positions, [row_offsets[i] for i in order], xs, ws, actor=True,
                 workers=[address], allow_other_workers=False,
-                key=f"dkmeans-chunk-host-{tokenize(address, [f.key for f in xs], order)}"))
+                key=f"dkmeans-chunk-host-{uuid.uuid4().hex}"))
             orders.append(order)
         self.hosts = []
         done, pending = wait(futures, timeout=START_TIMEOUT_SECONDS)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dkmeans.kernels._compiled import accumulate_block, accumulate_block_lean
+from dkmeans.kernels._compiled import accumulate_block, lloyd_chunk_lean
 
 #: Bytes of one row block (rows + their dot products), of the order of a core's L2 cache.
 #: Measured on S, M and K of ``make bench`` with 2 threads: 2 MiB is 10-35% faster per
@@ -71,10 +71,32 @@ class Partials:
     sum_wxn: float = float("nan")
 
 
-def block_rows_for(n_features, n_centers, itemsize):
-    """Rows per block so that a block of rows and its dot products fit ``BLOCK_BYTES``."""
+#: Bytes of one row block in the lean Lloyd pass when its products are laid out one row per
+#: data row (:func:`products_by_row`). Measured per 250k-row chunk, one thread: S (32
+#: features, 16 centres) 6.0-6.3 ms at 256 KiB against 6.8-7.4 ms at 384 KiB-2 MiB; M (16
+#: features, 8 centres) 13.5-14.0 ms at 256-512 KiB against 15.0-15.4 ms at 1-2 MiB.
+ROW_LAYOUT_BLOCK_BYTES = 256 * 1024
+
+
+def block_rows_for(n_features, n_centers, itemsize, block_bytes=None):
+    """Rows per block so that a block of rows and its dot products fit ``block_bytes``
+    (default ``BLOCK_BYTES``)."""
     per_row = (n_features + n_centers) * itemsize
-    return int(min(MAX_BLOCK_ROWS, max(64, BLOCK_BYTES // per_row)))
+    return int(min(MAX_BLOCK_ROWS, max(64, (block_bytes or BLOCK_BYTES) // per_row)))
+
+
+def products_by_row(n_features, n_centers):
+    """Whether the lean Lloyd pass takes its block products as ``x @ centers.T`` (one row per
+    data row) instead of ``centers @ x.T`` (one row per centre).
+
+    OpenBLAS computes the first two to three times faster when there are no more centres
+    than features (float32, one thread, per 262,144 rows: 32 features and 16 centres 4.1
+    against 8.6 ms, 16 and 8 1.8 against 2.6 ms, 64 and 64 29 against 43 ms), more than its
+    nearest-centre search costs over the SIMD one across rows of the other layout. With more
+    centres than features the products cost about the same (64 features and 256 centres) and
+    the search across rows wins.
+    """
+    return n_centers <= n_features
 
 
 def _block_weights(sample_weight, block):
@@ -148,21 +170,24 @@ def chunk_partials(X, centers, shift, sample_weight=None, *, n_far=None, row_off
         min_d2 = np.empty((n_groups, 0), dtype=np.float64)
 
     sum_wxn = np.zeros(1)
-    block = max(1, min(block_rows_for(d, n_groups * k, dtype.itemsize), n))
-    weights_of = _block_weights(sample_weight, block)
-    products_of = _block_products(flat, block)
     if not X.flags.c_contiguous:
         X = np.ascontiguousarray(X)
-    rows = aligned_blocks(X, block)
     if lean:
-        for start, stop, xb in rows:
-            accumulate_block_lean(xb, shift, products_of(xb), center_terms,
-                                  weights_of(start, stop), n_groups, k, sums, counts, inertia,
-                                  sample_weight is None)
+        by_row = products_by_row(d, n_groups * k)
+        block_bytes = ROW_LAYOUT_BLOCK_BYTES if by_row else BLOCK_BYTES
+        block = max(1, min(block_rows_for(d, n_groups * k, dtype.itemsize, block_bytes), n))
+        # without sample weights, a block of ones is enough (ignored by the kernel)
+        weights = (np.ones(block) if sample_weight is None
+                   else np.ascontiguousarray(sample_weight, dtype=np.float64))
+        lloyd_chunk_lean(X, shift, flat, center_terms, weights, sample_weight is None,
+                         n_groups, k, block, by_row, not X.flags.aligned, sums, counts, inertia)
         empty = np.zeros((n_groups, 0))
         return Partials(sums, counts, inertia, empty, empty.astype(np.int64),
                         np.zeros((n_groups, 0, d)), empty, empty.astype(np.int64), n)
-    for start, stop, xb in rows:
+    block = max(1, min(block_rows_for(d, n_groups * k, dtype.itemsize), n))
+    weights_of = _block_weights(sample_weight, block)
+    products_of = _block_products(flat, block)
+    for start, stop, xb in aligned_blocks(X, block):
         accumulate_block(
             xb, shift, products_of(xb), center_terms, weights_of(start, stop),
             n_groups, k, start,

@@ -3,11 +3,14 @@
 import numpy as np
 import pytest
 
+from dkmeans.kernels._compiled import nearest_in_columns, nearest_in_rows
 from dkmeans.kernels.partials import (
+    ROW_LAYOUT_BLOCK_BYTES,
     block_rows_for,
     chunk_partials,
     combine_partials,
     finalize_centers,
+    products_by_row,
 )
 
 
@@ -152,13 +155,18 @@ def test_misaligned_chunk_gives_the_same_partials():
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_lean_pass_matches_full_pass_over_many_blocks(dtype, weighted):
-    # several row blocks (and a short last one), several groups and enough centres that the
-    # nearest-centre search spans many SIMD lanes of rows
+@pytest.mark.parametrize("d, k", [(9, 40), (24, 6)], ids=["by-centre", "by-row"])
+def test_lean_pass_matches_full_pass_over_many_blocks(dtype, weighted, d, k):
+    # several row blocks (and a short last one), several groups, and both layouts of the
+    # products: by centre (80 centres, 9 features), so that the nearest-centre search spans
+    # many SIMD lanes of rows, and by row (12 centres, 24 features)
+    assert products_by_row(d, 2 * k) == (k == 6)
     rng = np.random.default_rng(7)
-    n = 2 * block_rows_for(9, 2 * 40, np.dtype(dtype).itemsize) + 123
-    X = (rng.standard_normal((n, 9)) * 2 + 5).astype(dtype)
-    centers = rng.standard_normal((2, 40, 9)) * 2
+    itemsize = np.dtype(dtype).itemsize
+    n = 2 * max(block_rows_for(d, 2 * k, itemsize),
+                block_rows_for(d, 2 * k, itemsize, ROW_LAYOUT_BLOCK_BYTES)) + 123
+    X = (rng.standard_normal((n, d)) * 2 + 5).astype(dtype)
+    centers = rng.standard_normal((2, k, d)) * 2
     w = rng.uniform(0.5, 2.0, n) if weighted else None
     shift = X.mean(0, dtype=np.float64)
     full, labels, _ = chunk_partials(X, centers, shift, w, return_labels=True)
@@ -173,3 +181,20 @@ def test_lean_pass_matches_full_pass_over_many_blocks(dtype, weighted):
         ref_labels, _, ref_counts, _, _ = reference(X, centers[g] + shift, weights)
         np.testing.assert_array_equal(labels[g], ref_labels)
         np.testing.assert_allclose(full.counts[g], ref_counts, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("b", [1, 3, 4, 1001])
+def test_nearest_in_rows_matches_nearest_in_columns(dtype, b):
+    # integer-valued products make ties, which both must break on the first centre
+    rng = np.random.default_rng(8)
+    products = rng.integers(-3, 4, size=(b, 2 * 7)).astype(dtype)
+    terms = rng.integers(-3, 4, size=2 * 7).astype(np.float64)
+    for group in range(2):
+        out = [np.empty(b, dtype=dtype) for _ in range(4)]
+        nearest_in_rows(products, terms, 7 * group, 7, out[0], out[1])
+        nearest_in_columns(np.ascontiguousarray(products.T), terms, 7 * group, 7, out[2], out[3])
+        np.testing.assert_array_equal(out[0], out[2])
+        np.testing.assert_array_equal(out[1], out[3])
+        v = terms[7 * group: 7 * group + 7] - 2 * products[:, 7 * group: 7 * group + 7]
+        np.testing.assert_array_equal(out[1], v.argmin(1))
