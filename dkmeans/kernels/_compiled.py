@@ -444,7 +444,7 @@ def greedy_plusplus_pairwise(d2, weights, first, uniforms, out_index):
 
 @numba.jit(**_JIT)
 def lloyd_chunk_lean(x, shift, flat_centers, center_terms, weights, unit_weights, n_groups,
-                     n_clusters, block, by_row, copy_blocks, sums, counts, cross):
+                     n_clusters, block, by_row, sums, counts, cross):
     """:func:`accumulate_block_lean` over every row block of a chunk, each block's BLAS
     product taken here too.
 
@@ -455,7 +455,8 @@ def lloyd_chunk_lean(x, shift, flat_centers, center_terms, weights, unit_weights
 
     Parameters
     ----------
-    x : ndarray of shape (n, d), C-contiguous
+    x : ndarray of shape (n, d), C-contiguous and aligned
+        (see :func:`dkmeans.kernels.partials.aligned_blocks`).
     shift : ndarray of shape (d,), dtype of ``x``
     flat_centers : ndarray of shape (c, d), dtype of ``x``, C-contiguous
         All groups' centred centres, ``c = n_groups * n_clusters``.
@@ -467,9 +468,6 @@ def lloyd_chunk_lean(x, shift, flat_centers, center_terms, weights, unit_weights
     by_row : bool
         Take each block's product as ``x @ centers.T`` (b, c) rather than
         ``centers @ x.T`` (c, b); see :func:`dkmeans.kernels.partials.products_by_row`.
-    copy_blocks : bool
-        Copy each block into an aligned buffer first (``x`` is misaligned: see
-        :func:`dkmeans.kernels.partials.aligned_blocks`).
     sums, counts, cross
         As in :func:`accumulate_block_lean`, updated in place.
     """
@@ -477,14 +475,10 @@ def lloyd_chunk_lean(x, shift, flat_centers, center_terms, weights, unit_weights
     c = flat_centers.shape[0]
     centers_t = np.ascontiguousarray(flat_centers.T)
     buffer = np.empty(c * block, dtype=x.dtype)
-    rows = np.empty((block if copy_blocks else 0, d), dtype=x.dtype)
     for start in range(0, n, block):
         stop = min(start + block, n)
         b = stop - start
         xb = x[start:stop]
-        if copy_blocks:
-            rows[:b] = xb
-            xb = rows[:b]
         if by_row:
             products = buffer[: b * c].reshape((b, c))
             np.dot(xb, centers_t, products)

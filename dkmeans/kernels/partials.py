@@ -13,6 +13,7 @@ Several restarts (``n_groups``) share each pass: their centres are stacked into 
 from __future__ import annotations
 
 import dataclasses
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,6 +77,11 @@ class Partials:
 #: features, 16 centres) 6.0-6.3 ms at 256 KiB against 6.8-7.4 ms at 384 KiB-2 MiB; M (16
 #: features, 8 centres) 13.5-14.0 ms at 256-512 KiB against 15.0-15.4 ms at 1-2 MiB.
 ROW_LAYOUT_BLOCK_BYTES = 256 * 1024
+
+
+#: A misaligned chunk is copied into an aligned buffer of about this many bytes at a time
+#: (whole blocks) before the lean pass reads it.
+MISALIGNED_SLAB_BYTES = 4 * 1024 * 1024
 
 
 def block_rows_for(n_features, n_centers, itemsize, block_bytes=None):
@@ -176,11 +182,17 @@ def chunk_partials(X, centers, shift, sample_weight=None, *, n_far=None, row_off
         by_row = products_by_row(d, n_groups * k)
         block_bytes = ROW_LAYOUT_BLOCK_BYTES if by_row else BLOCK_BYTES
         block = max(1, min(block_rows_for(d, n_groups * k, dtype.itemsize, block_bytes), n))
-        # without sample weights, a block of ones is enough (ignored by the kernel)
-        weights = (np.ones(block) if sample_weight is None
+        weights = (None if sample_weight is None
                    else np.ascontiguousarray(sample_weight, dtype=np.float64))
-        lloyd_chunk_lean(X, shift, flat, center_terms, weights, sample_weight is None,
-                         n_groups, k, block, by_row, not X.flags.aligned, sums, counts, inertia)
+        # a misaligned chunk goes through in aligned slabs of whole blocks
+        slab = block * max(1, MISALIGNED_SLAB_BYTES // (block * d * dtype.itemsize))
+        ones = np.ones(block)  # without sample weights (ignored by the kernel)
+        scratch = None if X.flags.aligned else _slab_scratch((min(slab, n), d), dtype)
+        for start, stop, rows in aligned_blocks(X, slab, scratch):
+            lloyd_chunk_lean(rows, shift, flat, center_terms,
+                             ones if weights is None else weights[start:stop],
+                             weights is None, n_groups, k, block, by_row, sums, counts,
+                             inertia)
         empty = np.zeros((n_groups, 0))
         return Partials(sums, counts, inertia, empty, empty.astype(np.int64),
                         np.zeros((n_groups, 0, d)), empty, empty.astype(np.int64), n)
@@ -218,12 +230,27 @@ def _block_products(flat_centers, block):
     return products_of
 
 
-def aligned_blocks(X, block):
+_scratch = threading.local()
+
+
+def _slab_scratch(shape, dtype):
+    """This thread's aligned buffer for misaligned slabs, kept between passes: Dask's workers
+    hand freed memory back to the system at once (``MALLOC_TRIM_THRESHOLD_``), so a buffer
+    allocated per pass was faulted in again every time (about 1 ms per 4 MiB)."""
+    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    buffer = getattr(_scratch, "slab", None)
+    if buffer is None or buffer.nbytes < nbytes:
+        buffer = _scratch.slab = np.empty(nbytes, dtype=np.uint8)
+    return buffer[:nbytes].view(dtype).reshape(shape)
+
+
+def aligned_blocks(X, block, buffer=None):
     """Yield ``(start, stop, rows)`` for consecutive row blocks of ``X``.
 
     A chunk that arrived over the network can be a view of a received buffer at any byte
     offset; on misaligned memory BLAS and the compiled loops run about three times slower,
     so such blocks are copied into one aligned buffer first (cheap: a block fits in cache).
+    ``buffer``, an aligned array of at least ``(min(block, n), d)``, is that buffer if given.
     """
     n = X.shape[0]
     if X.flags.aligned:
@@ -231,7 +258,8 @@ def aligned_blocks(X, block):
             stop = min(start + block, n)
             yield start, stop, X[start:stop]
         return
-    buffer = np.empty((min(block, n), X.shape[1]), dtype=X.dtype)
+    if buffer is None:
+        buffer = np.empty((min(block, n), X.shape[1]), dtype=X.dtype)
     for start in range(0, n, block):
         stop = min(start + block, n)
         rows = buffer[: stop - start]
