@@ -17,7 +17,6 @@ worker holds, spread out once where the workers hold them very unevenly
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import threading
@@ -28,11 +27,11 @@ import dask
 import dask.array as da
 import numpy as np
 from dask.highlevelgraph import HighLevelGraph
-from threadpoolctl import ThreadpoolController
 
 from dkmeans.dist.direct import DirectPasses, DirectUnavailable
 from dkmeans.dist.graph import graph_from_layer, layer_names, tree_reduce_layer
 from dkmeans.dist.placement import grouped_layer, per_chunk_layer, pinned, place_chunks
+from dkmeans.kernels.blas import single_threaded_blas
 
 #: A NumPy input is cut into equal chunks of about this many bytes, their number a multiple
 #: of ``LOCAL_CHUNK_MULTIPLE`` so that 1, 2 or 4 threads share them evenly. The cut depends
@@ -79,17 +78,6 @@ def _thread_pool(n_threads):
             pool = _pools[n_threads] = ThreadPoolExecutor(n_threads,
                                                           thread_name_prefix="dkmeans")
         return pool
-
-
-@functools.lru_cache(maxsize=1)
-def _blas_controller():
-    # inspecting the loaded BLAS libraries takes milliseconds: do it once per process
-    return ThreadpoolController()
-
-
-def single_threaded_blas():
-    """Context manager keeping BLAS to one thread while our own threads run the kernels."""
-    return _blas_controller().limit(limits=1, user_api="blas")
 
 
 def _first(pair):

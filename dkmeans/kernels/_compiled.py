@@ -193,13 +193,14 @@ def accumulate_block(
 
 
 @numba.jit(**_JIT)
-def improve_nearest(dot_t, center_terms, xn, offset, best_d2, best_idx):
+def improve_nearest(products, center_terms, xn, offset, best_d2, best_idx, by_row):
     """Update per-row nearest-centre distances with a new set of centres.
 
     Parameters
     ----------
-    dot_t : ndarray of shape (c, b)
-        ``new_centers @ x.T`` (one row per centre, as in :func:`nearest_in_columns`).
+    products : ndarray of shape (c, b), or (b, c) with ``by_row``
+        ``new_centers @ x.T`` (one row per centre, as in :func:`nearest_in_columns`), or
+        ``x @ new_centers.T`` (as in :func:`nearest_in_rows`).
     center_terms : ndarray of shape (c,), float64
         ``|c|^2 + 2 shift.c`` per centred centre.
     xn : ndarray of shape (b,), float64
@@ -209,11 +210,16 @@ def improve_nearest(dot_t, center_terms, xn, offset, best_d2, best_idx):
     best_d2 : ndarray of shape (b,), updated in place
         Squared distance to the nearest centre so far (``inf`` before any).
     best_idx : ndarray of shape (b,), int32 or int64, updated in place
+    by_row : bool
     """
-    b = dot_t.shape[1]
-    nearest = np.empty(b, dtype=dot_t.dtype)
-    nearest_j = np.empty(b, dtype=dot_t.dtype)
-    nearest_in_columns(dot_t, center_terms, 0, dot_t.shape[0], nearest, nearest_j)
+    b = xn.shape[0]
+    c = center_terms.shape[0]
+    nearest = np.empty(b, dtype=products.dtype)
+    nearest_j = np.empty(b, dtype=products.dtype)
+    if by_row:
+        nearest_in_rows(products, center_terms, 0, c, nearest, nearest_j)
+    else:
+        nearest_in_columns(products, center_terms, 0, c, nearest, nearest_j)
     for i in range(b):
         d2 = xn[i] + np.float64(nearest[i])
         d2 = d2 if d2 > 0.0 else 0.0
@@ -473,7 +479,8 @@ def lloyd_chunk_lean(x, shift, flat_centers, center_terms, weights, unit_weights
     """
     n, d = x.shape
     c = flat_centers.shape[0]
-    centers_t = np.ascontiguousarray(flat_centers.T)
+    # the transposed copy only where it is used: reclustering calls this thousands of times
+    centers_t = np.ascontiguousarray(flat_centers.T) if by_row else flat_centers
     buffer = np.empty(c * block, dtype=x.dtype)
     for start in range(0, n, block):
         stop = min(start + block, n)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from dkmeans.kernels._compiled import improve_nearest, row_sq_norms
-from dkmeans.kernels.partials import aligned_blocks, block_rows_for
+from dkmeans.kernels.partials import aligned_blocks, block_rows_for, products_by_row
 
 #: Fewest rows per block when measuring distances to new centres.
 NEAREST_MIN_ROWS = 2048
@@ -60,14 +60,18 @@ def nearest_centers(X, centers, *, shift=None, best_d2=None, best_idx=None, offs
     # cache-sized block few rows tall; they are read once, so a taller block costs little and
     # keeps the BLAS product efficient (K of `make bench`: about 25% faster per pass)
     block = max(block_rows_for(d, c, dtype.itemsize), min(NEAREST_MIN_ROWS, n))
+    by_row = products_by_row(d, c)
     products = np.empty(c * block, dtype=dtype)
     xn = np.empty(block)
     xc = np.empty((block, d), dtype=dtype)
     known = row_norms is not None and n > 0 and not np.isnan(row_norms[0])
     for start, stop, rows in aligned_blocks(X, block):
         b = stop - start
-        # one row per centre (see :func:`improve_nearest`), in a C-contiguous (c, b) view
-        dot_t = np.matmul(flat, rows.T, out=products[: c * b].reshape(c, b))
+        # C-contiguous views of the buffer, laid out as products_by_row says
+        if by_row:
+            dot = np.matmul(rows, flat.T, out=products[: b * c].reshape(b, c))
+        else:
+            dot = np.matmul(flat, rows.T, out=products[: c * b].reshape(c, b))
         if known:
             norms = row_norms[start:stop]
         else:
@@ -76,7 +80,8 @@ def nearest_centers(X, centers, *, shift=None, best_d2=None, best_idx=None, offs
             norms = xn[:b]
             if row_norms is not None:
                 row_norms[start:stop] = norms
-        improve_nearest(dot_t, terms, norms, offset, best_d2[start:stop], best_idx[start:stop])
+        improve_nearest(dot, terms, norms, offset, best_d2[start:stop], best_idx[start:stop],
+                        by_row)
     return best_idx, best_d2
 
 

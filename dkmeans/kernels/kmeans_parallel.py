@@ -13,6 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from dkmeans.kernels._compiled import first_center_block
+from dkmeans.kernels.blas import single_threaded_blas
 from dkmeans.kernels.distances import nearest_centers
 from dkmeans.kernels.partials import chunk_partials, finalize_centers
 from dkmeans.kernels.random import keyed_uniform
@@ -201,11 +202,12 @@ def recluster(candidates, weights, n_clusters, *, rng, shift, n_trials=5):
     if candidates.shape[0] <= n_clusters:
         return candidates[:n_clusters].copy()
     best_cost, best_centers = np.inf, None
-    pairwise = pairwise_distances(candidates, shift=shift)  # measured once for every try
-    for _ in range(n_trials):
-        seeds, _ = kmeans_plusplus(candidates, n_clusters, rng=rng, sample_weight=weights,
-                                   shift=shift, pairwise=pairwise)
-        centers, cost = weighted_lloyd(candidates, weights, seeds, shift=shift)
-        if cost < best_cost:
-            best_cost, best_centers = cost, centers
+    with single_threaded_blas():  # small products, many calls: see dkmeans.kernels.blas
+        pairwise = pairwise_distances(candidates, shift=shift)  # measured once for every try
+        for _ in range(n_trials):
+            seeds, _ = kmeans_plusplus(candidates, n_clusters, rng=rng, sample_weight=weights,
+                                       shift=shift, pairwise=pairwise)
+            centers, cost = weighted_lloyd(candidates, weights, seeds, shift=shift)
+            if cost < best_cost:
+                best_cost, best_centers = cost, centers
     return best_centers
