@@ -12,7 +12,8 @@ enter the graph once per call, never captured in closures.
 
 On data persisted on a cluster, ``reduce`` runs one task per worker thread over the chunks that
 worker holds, spread out once where the workers hold them very unevenly
-(:mod:`dkmeans.dist.placement`); results still combine in the per-chunk tree.
+(:mod:`dkmeans.dist.placement`); results still combine in the per-chunk tree. A phase's
+repeated short passes then skip the scheduler altogether (:mod:`dkmeans.dist.direct`).
 """
 
 from __future__ import annotations
@@ -33,13 +34,13 @@ from dkmeans.dist.graph import graph_from_layer, layer_names, tree_reduce_layer
 from dkmeans.dist.placement import grouped_layer, per_chunk_layer, pinned, place_chunks
 from dkmeans.kernels.blas import single_threaded_blas
 
+logger = logging.getLogger(__name__)
+
 #: A NumPy input is cut into equal chunks of about this many bytes, their number a multiple
 #: of ``LOCAL_CHUNK_MULTIPLE`` so that 1, 2 or 4 threads share them evenly. The cut depends
 #: only on the array, never on the number of threads, so neither do the results. Measured
 #: with 2 threads against the former fixed 65,536-row chunks: 10-25% faster per Lloyd
 #: iteration on S, M and K of ``make bench`` (median of 15 passes).
-logger = logging.getLogger(__name__)
-
 LOCAL_CHUNK_BYTES = 16 << 20
 LOCAL_CHUNK_MULTIPLE = 4
 

@@ -6,7 +6,8 @@ Everything here works in *centred* coordinates: centres are given relative to th
 origin. The BLAS product is taken on the raw rows (no centred copy of the data is made, not even
 per block); the constant ``2 shift.c`` is folded into the centre terms. The product is laid
 out one row per centre (``centers @ block.T``) so that the nearest-centre search runs across
-rows in SIMD lanes.
+rows in SIMD lanes, except in the lean pass of Lloyd iterations where there are no more
+centres than features: there ``block @ centers.T`` is much cheaper (:func:`products_by_row`).
 Several restarts (``n_groups``) share each pass: their centres are stacked into one BLAS product.
 """
 
@@ -96,8 +97,8 @@ def products_by_row(n_features, n_centers):
     data row) instead of ``centers @ x.T`` (one row per centre).
 
     OpenBLAS computes the first two to three times faster when there are no more centres
-    than features (float32, one thread, per 262,144 rows: 32 features and 16 centres 4.1
-    against 8.6 ms, 16 and 8 1.8 against 2.6 ms, 64 and 64 29 against 43 ms), more than its
+    than features (float32, one thread, per 262,144 rows: 32 features and 16 centres, 4.1
+    against 8.6 ms; 16 and 8, 1.8 against 2.6 ms; 64 and 64, 29 against 43 ms), more than its
     nearest-centre search costs over the SIMD one across rows of the other layout. With more
     centres than features the products cost about the same (64 features and 256 centres) and
     the search across rows wins.
