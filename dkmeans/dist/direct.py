@@ -101,12 +101,14 @@ class DirectPasses:
     """
 
     def __init__(self, client, placement, X, sample_weight, row_offsets):
-        self.client = client
         self.n_chunks = len(row_offsets)
         x_held = in_memory_futures(X)
         w_held = None if sample_weight is None else in_memory_futures(sample_weight)
         if x_held is None or (sample_weight is not None and w_held is None):
             raise DirectUnavailable("some chunk is not held in worker memory")
+        gone = set(placement.workers) - set(client.nthreads())
+        if gone:
+            raise DirectUnavailable(f"worker(s) {sorted(gone)} left since the chunks were placed")
         by_worker = {}
         for g, address in enumerate(placement.workers):
             by_worker.setdefault(address, []).append(placement.groups[g])
@@ -126,8 +128,11 @@ class DirectPasses:
                 key=f"dkmeans-chunk-host-{uuid.uuid4().hex}"))
             orders.append(order)
         self.hosts = []
-        done, pending = wait(futures, timeout=START_TIMEOUT_SECONDS)
-        if pending or any(f.status != "finished" for f in futures):
+        try:
+            wait(futures, timeout=START_TIMEOUT_SECONDS)
+        except TimeoutError:
+            pass  # told apart below
+        if any(f.status != "finished" for f in futures):
             for future in futures:
                 future.cancel()
             raise DirectUnavailable("the actors did not start on every worker")
@@ -144,7 +149,8 @@ class DirectPasses:
         -------
         list or None
             One result per chunk, in chunk order; None when a worker holding an actor left
-            (nothing else is caught: an error raised by ``fn`` comes through as raised).
+            (or its connection broke), and the caller is to run the pass as tasks. An error
+            raised by ``fn`` comes through: as raised, or from that task pass.
         """
         if not self.alive():
             return None

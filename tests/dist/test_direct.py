@@ -12,8 +12,10 @@ from distributed import Client, LocalCluster, get_task_stream, wait
 from dkmeans import KMeans
 from dkmeans.dist import backend as backend_module
 from dkmeans.dist.backend import DaskBackend
+from dkmeans.dist.direct import DirectPasses, DirectUnavailable
 from dkmeans.dist.graph import sum_parts
 from dkmeans.dist.lloyd import lloyd
+from dkmeans.dist.placement import place_chunks
 
 K, D = 4, 3
 
@@ -139,3 +141,11 @@ def test_a_worker_lost_between_direct_passes_sends_the_fit_back_to_tasks(own_clu
     assert model.n_iter_ == reference.n_iter_ > 3
     np.testing.assert_array_equal(model.cluster_centers_, reference.cluster_centers_)
     np.testing.assert_array_equal(model.labels_.compute(), reference.labels_.compute())
+
+
+def test_no_actor_is_started_on_a_worker_that_left(client):
+    Xd = _persisted(_blobs(), 500)
+    placement = place_chunks(client, Xd)
+    left = placement._replace(workers=["tcp://127.0.0.1:9"] * len(placement.workers))
+    with pytest.raises(DirectUnavailable, match="left since the chunks were placed"):
+        DirectPasses(client, left, Xd, None, DaskBackend(Xd).row_offsets)
