@@ -149,3 +149,17 @@ def test_no_actor_is_started_on_a_worker_that_left(client):
     left = placement._replace(workers=["tcp://127.0.0.1:9"] * len(placement.workers))
     with pytest.raises(DirectUnavailable, match="left since the chunks were placed"):
         DirectPasses(client, left, Xd, None, DaskBackend(Xd).row_offsets)
+
+
+def test_a_worker_with_two_threads_runs_its_groups_side_by_side(monkeypatch):
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, host="127.0.0.1",
+                      dashboard_address=":0", memory_limit="1GiB") as cluster, \
+            Client(cluster):
+        X = _blobs(seed=4)
+        Xd = _persisted(X, 500)
+        backend = DaskBackend(Xd)
+        direct, _ = _fit(backend, X)
+        assert backend._direct and len(backend._placement.groups) == 2
+        monkeypatch.setattr(backend_module, "DIRECT_PASS_SECONDS", 0.0)
+        tasks, _ = _fit(DaskBackend(Xd), X)
+    np.testing.assert_array_equal(direct, tasks)
