@@ -450,7 +450,7 @@ def greedy_plusplus_pairwise(d2, weights, first, uniforms, out_index):
 
 @numba.jit(**_JIT)
 def lloyd_chunk_lean(x, shift, flat_centers, center_terms, weights, unit_weights, n_groups,
-                     n_clusters, block, by_row, sums, counts, cross):
+                     n_clusters, block, by_row, sums, counts, cross, buffer):
     """:func:`accumulate_block_lean` over every row block of a chunk, each block's BLAS
     product taken here too.
 
@@ -476,12 +476,13 @@ def lloyd_chunk_lean(x, shift, flat_centers, center_terms, weights, unit_weights
         ``centers @ x.T`` (c, b); see :func:`dkmeans.kernels.partials.products_by_row`.
     sums, counts, cross
         As in :func:`accumulate_block_lean`, updated in place.
+    buffer : ndarray of shape (>= c * block,), dtype of ``x``
+        Scratch for the products (kept by the caller between passes).
     """
     n, d = x.shape
     c = flat_centers.shape[0]
     # the transposed copy only where it is used: reclustering calls this thousands of times
     centers_t = np.ascontiguousarray(flat_centers.T) if by_row else flat_centers
-    buffer = np.empty(c * block, dtype=x.dtype)
     for start in range(0, n, block):
         stop = min(start + block, n)
         b = stop - start
