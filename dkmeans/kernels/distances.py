@@ -6,6 +6,7 @@ import numpy as np
 
 from dkmeans.kernels._compiled import improve_nearest, row_sq_norms
 from dkmeans.kernels.partials import aligned_blocks, block_rows_for, products_by_row
+from dkmeans.kernels.scratch import thread_scratch
 
 #: Fewest rows per block when measuring distances to new centres.
 NEAREST_MIN_ROWS = 2048
@@ -61,9 +62,9 @@ def nearest_centers(X, centers, *, shift=None, best_d2=None, best_idx=None, offs
     # keeps the BLAS product efficient (K of `make bench`: about 25% faster per pass)
     block = max(block_rows_for(d, c, dtype.itemsize), min(NEAREST_MIN_ROWS, n))
     by_row = products_by_row(d, c)
-    products = np.empty(c * block, dtype=dtype)
+    products = thread_scratch("nearest-products", (c * block,), dtype)
     xn = np.empty(block)
-    xc = np.empty((block, d), dtype=dtype)
+    xc = thread_scratch("nearest-centred", (block, d), dtype)
     known = row_norms is not None and n > 0 and not np.isnan(row_norms[0])
     for start, stop, rows in aligned_blocks(X, block):
         b = stop - start

@@ -14,12 +14,12 @@ Several restarts (``n_groups``) share each pass: their centres are stacked into 
 from __future__ import annotations
 
 import dataclasses
-import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 from dkmeans.kernels._compiled import accumulate_block, lloyd_chunk_lean
+from dkmeans.kernels.scratch import thread_scratch
 
 #: Bytes of one row block (rows + their dot products), of the order of a core's L2 cache.
 #: Measured on S, M and K of ``make bench`` with 2 threads: 2 MiB is 10-35% faster per
@@ -189,8 +189,8 @@ def chunk_partials(X, centers, shift, sample_weight=None, *, n_far=None, row_off
         slab = block * max(1, MISALIGNED_SLAB_BYTES // (block * d * dtype.itemsize))
         ones = np.ones(block)  # without sample weights (ignored by the kernel)
         aligned = (None if X.flags.aligned
-                   else _thread_scratch("slab", (min(slab, n), d), dtype))
-        products = _thread_scratch("products", (n_groups * k * block,), dtype)
+                   else thread_scratch("lean-slab", (min(slab, n), d), dtype))
+        products = thread_scratch("lean-products", (n_groups * k * block,), dtype)
         for start, stop, rows in aligned_blocks(X, slab, aligned):
             lloyd_chunk_lean(rows, shift, flat, center_terms,
                              ones if weights is None else weights[start:stop],
@@ -223,7 +223,7 @@ def _block_products(flat_centers, block):
     of up to ``block`` rows, written into one reused buffer (a block's products are consumed
     before the next block's are computed)."""
     n_centers = flat_centers.shape[0]
-    buffer = np.empty(n_centers * block, dtype=flat_centers.dtype)
+    buffer = thread_scratch("full-products", (n_centers * block,), flat_centers.dtype)
 
     def products_of(rows):
         # the first c * b values of the flat buffer, seen as a C-contiguous (c, b) array
@@ -231,26 +231,6 @@ def _block_products(flat_centers, block):
         return np.matmul(flat_centers, rows.T, out=out)
 
     return products_of
-
-
-_scratch = threading.local()
-
-
-def _thread_scratch(name, shape, dtype):
-    """This thread's buffer ``name``, kept between passes (grown when too small).
-
-    Dask's workers hand freed memory back to the system at once (``MALLOC_TRIM_THRESHOLD_``),
-    so a buffer of megabytes allocated per pass was faulted in again every time: K of
-    ``make bench``, 20.1 ms per chunk with that setting and 23.5-23.9 ms before (the
-    products of a block, 1.6 MiB); about 1 ms per 4 MiB of aligned copies of a misaligned
-    chunk.
-    """
-    nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-    buffer = getattr(_scratch, name, None)
-    if buffer is None or buffer.nbytes < nbytes:
-        buffer = np.empty(nbytes, dtype=np.uint8)
-        setattr(_scratch, name, buffer)
-    return buffer[:nbytes].view(dtype).reshape(shape)
 
 
 def aligned_blocks(X, block, buffer=None):
