@@ -64,9 +64,9 @@ def nearest_in_rows(products, center_terms, base, n_clusters, best, label):
 
     ``products`` has shape (b, c): ``x @ centers.T``, which BLAS computes up to three times
     faster than ``centers @ x.T`` when there are no more centres than features (see
-    :func:`dkmeans.kernels.partials.products_by_row`). Each row's centres are compared in turn, a chain of
-    dependent compares, so four rows are interleaved to keep the core busy. Same
-    arithmetic and tie rule as :func:`nearest_in_columns`, so the same results from the
+    :func:`dkmeans.kernels.partials.products_by_row`). Each row's centres are compared in
+    turn, a chain of dependent compares, so four rows are interleaved to keep the core busy.
+    Same arithmetic and tie rule as :func:`nearest_in_columns`, so the same results from the
     same products.
     """
     b = products.shape[0]
@@ -103,6 +103,16 @@ def nearest_in_rows(products, center_terms, base, n_clusters, best, label):
             m = min(v, m)
         best[i] = m
         label[i] = lab
+
+
+@numba.jit(**_JIT)
+def nearest_in_products(products, center_terms, base, n_clusters, best, label, by_row):
+    """:func:`nearest_in_rows` for products laid out ``(b, c)`` (``by_row``), else
+    :func:`nearest_in_columns` for ``(c, b)``."""
+    if by_row:
+        nearest_in_rows(products, center_terms, base, n_clusters, best, label)
+    else:
+        nearest_in_columns(products, center_terms, base, n_clusters, best, label)
 
 
 @numba.jit(**_JIT)
@@ -216,10 +226,7 @@ def improve_nearest(products, center_terms, xn, offset, best_d2, best_idx, by_ro
     c = center_terms.shape[0]
     nearest = np.empty(b, dtype=products.dtype)
     nearest_j = np.empty(b, dtype=products.dtype)
-    if by_row:
-        nearest_in_rows(products, center_terms, 0, c, nearest, nearest_j)
-    else:
-        nearest_in_columns(products, center_terms, 0, c, nearest, nearest_j)
+    nearest_in_products(products, center_terms, 0, c, nearest, nearest_j, by_row)
     for i in range(b):
         d2 = xn[i] + np.float64(nearest[i])
         d2 = d2 if d2 > 0.0 else 0.0
@@ -356,12 +363,8 @@ def accumulate_block_lean(x, shift, products, center_terms, weights, n_groups, n
     acc = np.empty((n_clusters, d), dtype=x.dtype)
     group_counts = np.empty(n_clusters)
     for g in range(n_groups):
-        if by_row:
-            nearest_in_rows(products, center_terms, g * n_clusters, n_clusters, best,
-                            best_label)
-        else:
-            nearest_in_columns(products, center_terms, g * n_clusters, n_clusters, best,
-                               best_label)
+        nearest_in_products(products, center_terms, g * n_clusters, n_clusters, best,
+                            best_label, by_row)
         group_cross = 0.0
         if unit_weights:
             for i in range(b):
