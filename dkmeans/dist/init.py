@@ -67,7 +67,7 @@ def uniform_rows(backend, n_rows, *, seed, stream=0):
     return rows, index
 
 
-def _round_chunk(x, w, offset, state, new, shift, start, key, ell):
+def _round_chunk(x, w, offset, state, new, shift, start, key, ell, earlier=None):
     """One k-means|| pass over a chunk: measure the new candidates, then draw the chunk's share
     of the next round's sample against the chunk's own cost (with ``key``) or, on the last
     pass (``key`` None), count the rows nearest to each candidate.
@@ -75,7 +75,7 @@ def _round_chunk(x, w, offset, state, new, shift, start, key, ell):
     Returns the new state and ``(cost, candidate weights or None, sample or None)``.
     """
     new_state, cost = chunk_update_nearest(x, new, state, shift=shift, offset=start,
-                                           sample_weight=w)
+                                           sample_weight=w, earlier=earlier)
     if key is None:  # the last pass: weigh the candidates
         return new_state, (cost, chunk_candidate_weights(new_state, start + new.shape[0], w),
                            None)
@@ -150,8 +150,11 @@ def kmeans_parallel(backend, n_clusters, *, seed, shift, oversampling_factor=2.0
         more = another_round(round_no, n_candidates + new.shape[0])
         key = stream_key(seed, round_no + 1) if more else None
         old_state = state
+        # rows skip new candidates too far from their nearest earlier one to come nearer
+        earlier = np.concatenate(candidates[:-1]) if n_candidates > 1 else None
         state, (cost, weights, sample) = backend.reduce_with_state(
-            _round_chunk, _combine_round, state, args=(new, shift, n_candidates, key, ell),
+            _round_chunk, _combine_round, state,
+            args=(new, shift, n_candidates, key, ell, earlier),
             phase=f"init-round{round_no}")
         backend.release(old_state)
         n_candidates += new.shape[0]

@@ -499,3 +499,157 @@ def lloyd_chunk_lean(x, shift, flat_centers, center_terms, weights, unit_weights
         w = weights[:b] if unit_weights else weights[start:stop]
         accumulate_block_lean(xb, shift, products, center_terms, w, n_groups, n_clusters,
                               sums, counts, cross, unit_weights, by_row)
+
+
+@numba.jit(**_JIT)
+def nearest_chunk_lean(x, flat_centers, center_terms, row_norms, offset, best_d2, best_idx,
+                       block, by_row, buffer):
+    """:func:`improve_nearest` over every row block of a chunk whose row norms are known,
+    each block's BLAS product taken here too (one compiled call per chunk, as
+    :func:`lloyd_chunk_lean`).
+
+    Parameters
+    ----------
+    x : ndarray of shape (n, d), C-contiguous and aligned
+    flat_centers : ndarray of shape (c, d), dtype of ``x``, C-contiguous
+        The new centres, centred.
+    center_terms : ndarray of shape (c,), float64
+    row_norms : ndarray of shape (n,), float64
+        ``|x - shift|^2`` of every row.
+    offset : int
+        Index of the first new centre among all centres so far.
+    best_d2, best_idx : ndarray of shape (n,), updated in place
+    block : int
+        Rows per block.
+    by_row : bool
+        Products laid out ``(b, c)`` rather than ``(c, b)``.
+    buffer : ndarray of shape (>= c * block,), dtype of ``x``
+    """
+    n = x.shape[0]
+    c = flat_centers.shape[0]
+    centers_t = np.ascontiguousarray(flat_centers.T) if by_row else flat_centers
+    for start in range(0, n, block):
+        stop = min(start + block, n)
+        b = stop - start
+        xb = x[start:stop]
+        if by_row:
+            products = buffer[: b * c].reshape((b, c))
+            np.dot(xb, centers_t, products)
+        else:
+            products = buffer[: c * b].reshape((c, b))
+            np.dot(flat_centers, xb.T, products)
+        improve_nearest(products, center_terms, row_norms[start:stop], offset,
+                        best_d2[start:stop], best_idx[start:stop], by_row)
+
+
+@numba.jit(**_JIT)
+def improve_nearest_grouped(x, flat_centers, center_terms, row_norms, offset, best_d2, best_idx,
+                            order, group_start, keep_indptr, keep_index, block, by_row,
+                            row_buffer, center_buffer, products):
+    """:func:`nearest_chunk_lean` measuring each row only against the new centres that can
+    improve on its nearest one.
+
+    Rows are taken group by group, a group being the rows whose nearest centre so far is the
+    same (``order[group_start[a]:group_start[a + 1]]`` for centre ``a``); the group's rows are
+    measured against the new centres ``keep_index[keep_indptr[a]:keep_indptr[a + 1]]`` only
+    (ascending), with one BLAS product per block of gathered rows. The caller guarantees that
+    no other new centre can come nearer than a row's current nearest, so the results are
+    those of measuring every new centre.
+
+    Parameters
+    ----------
+    x : ndarray of shape (n, d), C-contiguous and aligned
+    flat_centers : ndarray of shape (c, d), dtype of ``x``
+        The new centres, centred.
+    center_terms : ndarray of shape (c,), float64
+    row_norms : ndarray of shape (n,), float64
+    offset : int
+        Index of the first new centre among all centres so far.
+    best_d2, best_idx : ndarray of shape (n,), updated in place
+    order : ndarray of shape (n,), int64
+        Row indices grouped by their nearest centre so far.
+    group_start : ndarray of shape (g + 1,), int64
+    keep_indptr : ndarray of shape (g + 1,), int64
+    keep_index : ndarray of shape (nnz,), int64
+    block : int
+        Most rows per product.
+    by_row : bool
+        Products laid out as :func:`nearest_chunk_lean` lays them out for all ``c`` centres
+        (the same layout gives the same products).
+    row_buffer : ndarray of shape (>= block, d), dtype of ``x``
+    center_buffer : ndarray of shape (>= c, d), dtype of ``x``
+    products : ndarray of shape (>= c * block,), dtype of ``x``
+    """
+    d = x.shape[1]
+    n_groups = group_start.shape[0] - 1
+    terms = np.empty(flat_centers.shape[0])
+    nearest = np.empty(block, dtype=products.dtype)
+    nearest_j = np.empty(block, dtype=products.dtype)
+    for a in range(n_groups):
+        first, last = group_start[a], group_start[a + 1]
+        m = keep_indptr[a + 1] - keep_indptr[a]
+        if first == last or m == 0:
+            continue
+        kept = keep_index[keep_indptr[a]:keep_indptr[a + 1]]
+        for j in range(m):
+            terms[j] = center_terms[kept[j]]
+            for f in range(d):
+                center_buffer[j, f] = flat_centers[kept[j], f]
+        centers = center_buffer[:m]
+        centers_t = np.ascontiguousarray(centers.T) if by_row else centers
+        for start in range(first, last, block):
+            b = min(block, last - start)
+            rows = row_buffer[:b]
+            for i in range(b):
+                r = order[start + i]
+                for f in range(d):
+                    rows[i, f] = x[r, f]
+            if by_row:
+                dot = products[: b * m].reshape((b, m))
+                np.dot(rows, centers_t, dot)
+            else:
+                dot = products[: m * b].reshape((m, b))
+                np.dot(centers, rows.T, dot)
+            nearest_in_products(dot, terms, 0, m, nearest[:b], nearest_j[:b], by_row)
+            for i in range(b):
+                r = order[start + i]
+                d2 = row_norms[r] + np.float64(nearest[i])
+                d2 = d2 if d2 > 0.0 else 0.0
+                if d2 < best_d2[r]:
+                    best_d2[r] = d2
+                    best_idx[r] = offset + kept[np.int64(nearest_j[i])]
+
+
+@numba.jit(**_JIT)
+def group_rows(best_idx, best_d2, order, group_start, radius2):
+    """Rows grouped by their nearest centre (a counting sort), and each group's farthest
+    squared distance.
+
+    Parameters
+    ----------
+    best_idx : ndarray of shape (n,), int64
+        Nearest centre of every row, in ``[0, g)``.
+    best_d2 : ndarray of shape (n,), float64
+    order : ndarray of shape (n,), int64
+        Receives the row indices, group by group, ascending within a group.
+    group_start : ndarray of shape (g + 1,), int64
+        Receives where each group starts in ``order``.
+    radius2 : ndarray of shape (g,), float64
+        Receives the largest ``best_d2`` of each group (0 for an empty one).
+    """
+    n = best_idx.shape[0]
+    g = radius2.shape[0]
+    group_start[:] = 0
+    radius2[:] = 0.0
+    for i in range(n):
+        a = best_idx[i]
+        group_start[a + 1] += 1
+        if best_d2[i] > radius2[a]:
+            radius2[a] = best_d2[i]
+    for a in range(g):
+        group_start[a + 1] += group_start[a]
+    filled = group_start[:g].copy()
+    for i in range(n):
+        a = best_idx[i]
+        order[filled[a]] = i
+        filled[a] += 1

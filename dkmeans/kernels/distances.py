@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from dkmeans.kernels._compiled import improve_nearest, row_sq_norms
-from dkmeans.kernels.partials import aligned_blocks, block_rows_for, products_by_row
+from dkmeans.kernels._compiled import (
+    group_rows,
+    improve_nearest,
+    improve_nearest_grouped,
+    nearest_chunk_lean,
+    row_sq_norms,
+)
+from dkmeans.kernels.partials import (
+    MISALIGNED_SLAB_BYTES,
+    ROW_LAYOUT_BLOCK_BYTES,
+    aligned_blocks,
+    block_rows_for,
+    products_by_row,
+)
 from dkmeans.kernels.scratch import thread_scratch
-
-#: Fewest rows per block when measuring distances to new centres.
-NEAREST_MIN_ROWS = 2048
-
 
 def _prepare(X, centers, shift):
     X = np.ascontiguousarray(X)
@@ -21,8 +29,18 @@ def _prepare(X, centers, shift):
     return X, dtype, shift64, centered
 
 
+#: Rows measured only against the new centres that can come nearer (``earlier`` of
+#: :func:`nearest_centers`) cost a gather and smaller BLAS products, so that is done only
+#: where the pairs left to measure are at most this share of all pairs.
+PRUNED_WORK_SHARE = 0.5
+
+#: Earlier centres whose distances to the new ones are measured at a time when choosing the
+#: pairs to measure (bounds that table's memory: this many times the number of new centres).
+SEPARATION_ROWS = 512
+
+
 def nearest_centers(X, centers, *, shift=None, best_d2=None, best_idx=None, offset=0,
-                    row_norms=None):
+                    row_norms=None, earlier=None):
     """Index of and squared distance to the nearest centre of every row.
 
     Parameters
@@ -42,6 +60,11 @@ def nearest_centers(X, centers, *, shift=None, best_d2=None, best_idx=None, offs
     row_norms : ndarray of shape (n,), float64, optional
         ``|x - shift|^2`` of every row, if already known (filled in if given empty: pass
         ``np.full(n, np.nan)`` to have it computed and kept).
+    earlier : ndarray of shape (offset, d), optional
+        The centres measured before, uncentred, when ``best_idx`` refers to them and the row
+        norms are known. A row then skips the new centres that cannot come nearer than its
+        nearest earlier one by the triangle inequality (``|c - a| >= 2 |x - a|``, with room
+        for rounding), where that leaves few pairs to measure: the results are the same.
 
     Returns
     -------
@@ -57,15 +80,17 @@ def nearest_centers(X, centers, *, shift=None, best_d2=None, best_idx=None, offs
     flat = np.ascontiguousarray(centered, dtype=dtype)
     terms = np.einsum("ij,ij->i", centered, centered) + 2.0 * (centered @ shift64)
     shift_x = shift64.astype(dtype)
-    # many candidates (k-means|| rounds measure 2k at a time) make the dot products of a
-    # cache-sized block few rows tall; they are read once, so a taller block costs little and
-    # keeps the BLAS product efficient (K of `make bench`: about 25% faster per pass)
-    block = max(block_rows_for(d, c, dtype.itemsize), min(NEAREST_MIN_ROWS, n))
     by_row = products_by_row(d, c)
+    known = row_norms is not None and n > 0 and not np.isnan(row_norms[0])
+    if known:
+        if earlier is None or not _improve_pruned(X, flat, centered, terms, row_norms, offset,
+                                                  best_d2, best_idx, earlier - shift64):
+            _improve_known_norms(X, flat, terms, row_norms, offset, best_d2, best_idx, by_row)
+        return best_idx, best_d2
+    block = max(1, min(block_rows_for(d, c, dtype.itemsize), n))
     products = thread_scratch("nearest-products", (c * block,), dtype)
     xn = np.empty(block)
     xc = thread_scratch("nearest-centred", (block, d), dtype)
-    known = row_norms is not None and n > 0 and not np.isnan(row_norms[0])
     for start, stop, rows in aligned_blocks(X, block):
         b = stop - start
         # C-contiguous views of the buffer, laid out as products_by_row says
@@ -73,17 +98,81 @@ def nearest_centers(X, centers, *, shift=None, best_d2=None, best_idx=None, offs
             dot = np.matmul(rows, flat.T, out=products[: b * c].reshape(b, c))
         else:
             dot = np.matmul(flat, rows.T, out=products[: c * b].reshape(c, b))
-        if known:
-            norms = row_norms[start:stop]
-        else:
-            np.subtract(rows, shift_x, out=xc[:b])
-            row_sq_norms(xc[:b], xn[:b])
-            norms = xn[:b]
-            if row_norms is not None:
-                row_norms[start:stop] = norms
-        improve_nearest(dot, terms, norms, offset, best_d2[start:stop], best_idx[start:stop],
+        np.subtract(rows, shift_x, out=xc[:b])
+        row_sq_norms(xc[:b], xn[:b])
+        if row_norms is not None:
+            row_norms[start:stop] = xn[:b]
+        improve_nearest(dot, terms, xn[:b], offset, best_d2[start:stop], best_idx[start:stop],
                         by_row)
     return best_idx, best_d2
+
+
+def _improve_known_norms(X, flat, terms, row_norms, offset, best_d2, best_idx, by_row):
+    """:func:`nearest_centers` given the row norms: one compiled call per aligned slab."""
+    n, d = X.shape
+    c = flat.shape[0]
+    dtype = X.dtype
+    block_bytes = ROW_LAYOUT_BLOCK_BYTES if by_row else None
+    block = max(1, min(block_rows_for(d, c, dtype.itemsize, block_bytes), n))
+    products = thread_scratch("nearest-products", (c * block,), dtype)
+    slab = block * max(1, MISALIGNED_SLAB_BYTES // (block * d * dtype.itemsize))
+    aligned = None if X.flags.aligned else thread_scratch("nearest-slab", (min(slab, n), d), dtype)
+    for start, stop, rows in aligned_blocks(X, slab, aligned):
+        nearest_chunk_lean(rows, flat, terms, row_norms[start:stop], offset,
+                           best_d2[start:stop], best_idx[start:stop], block, by_row, products)
+
+
+def _improve_pruned(X, flat, centered, terms, row_norms, offset, best_d2, best_idx, earlier):
+    """:func:`nearest_centers` measuring each row only against the new centres that can come
+    nearer than its nearest earlier one (all in centred coordinates); returns False, having
+    done nothing, where that would leave most pairs to measure.
+
+    A new centre ``c`` is nearer to ``x`` than ``x``'s nearest earlier centre ``a`` only if
+    ``|c - a| <= |x - c| + |x - a| < 2 |x - a|``. For all the rows nearest to ``a`` the new
+    centres kept are those within twice the farthest of them, the distances widened by the
+    most rounding can move the computed ones (``tol``), so that no centre the full
+    measurement would pick is skipped.
+    """
+    n, d = X.shape
+    c = flat.shape[0]
+    if offset < 2 or n == 0:
+        return False
+    order = np.empty(n, dtype=np.int64)
+    group_start = np.empty(offset + 1, dtype=np.int64)
+    radius2 = np.empty(offset)
+    group_rows(np.ascontiguousarray(best_idx, dtype=np.int64), best_d2, order, group_start,
+               radius2)
+    sizes = np.diff(group_start)
+    present = np.flatnonzero(sizes)
+    new_norms = np.einsum("ij,ij->i", centered, centered)
+    earlier_norms = np.einsum("ij,ij->i", earlier[present], earlier[present])
+    # rounding of one computed squared distance (products in the data's dtype) is below
+    # ~(d + 4) eps (|x|^2 + |c|^2); twice that covers both distances compared
+    eps = np.finfo(X.dtype).eps
+    tol = 2.0 * (d + 8) * eps * (row_norms.max() + new_norms.max() + earlier_norms.max())
+    kept_counts = np.zeros(offset, dtype=np.int64)
+    kept = []
+    for part in range(0, present.size, SEPARATION_ROWS):
+        groups = present[part:part + SEPARATION_ROWS]
+        sep2 = (earlier_norms[part:part + SEPARATION_ROWS, None] + new_norms[None, :]
+                - 2.0 * (earlier[groups] @ centered.T))
+        bound = 4.0 * (radius2[groups] + tol) * (1.0 + 1e-9) + tol
+        keep = sep2 < bound[:, None]
+        kept_counts[groups] = keep.sum(axis=1)
+        kept.append(np.nonzero(keep)[1])  # row-major: each group's centres ascending
+    if int(sizes @ kept_counts) > PRUNED_WORK_SHARE * n * c:
+        return False
+    keep_indptr = np.concatenate([[0], np.cumsum(kept_counts)])
+    keep_index = np.concatenate(kept).astype(np.int64)
+    dtype = X.dtype
+    block = max(1, min(block_rows_for(d, c, dtype.itemsize, ROW_LAYOUT_BLOCK_BYTES), n))
+    improve_nearest_grouped(
+        X, flat, terms, row_norms, offset, best_d2, best_idx, order, group_start,
+        keep_indptr, keep_index, block, products_by_row(d, c),
+        thread_scratch("pruned-rows", (block, d), dtype),
+        thread_scratch("pruned-centres", (c, d), dtype),
+        thread_scratch("nearest-products", (c * block,), dtype))
+    return True
 
 
 def squared_distances(X, centers, *, shift=None):

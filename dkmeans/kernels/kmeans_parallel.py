@@ -20,7 +20,8 @@ from dkmeans.kernels.random import keyed_uniform
 from dkmeans.kernels.seeding import kmeans_plusplus, pairwise_distances
 
 
-def chunk_update_nearest(X, new_candidates, state, *, shift, offset, sample_weight=None):
+def chunk_update_nearest(X, new_candidates, state, *, shift, offset, sample_weight=None,
+                         earlier=None):
     """Improve each row's nearest-candidate distance with new candidates.
 
     Parameters
@@ -35,6 +36,9 @@ def chunk_update_nearest(X, new_candidates, state, *, shift, offset, sample_weig
     offset : int
         Index of ``new_candidates[0]`` among all candidates.
     sample_weight : ndarray of shape (n,), optional
+    earlier : ndarray of shape (offset, d), optional
+        The candidates measured in earlier rounds: with them a row skips the new candidates
+        that cannot come nearer (see :func:`~dkmeans.kernels.distances.nearest_centers`).
 
     Returns
     -------
@@ -57,7 +61,8 @@ def chunk_update_nearest(X, new_candidates, state, *, shift, offset, sample_weig
             best_d2, best_idx, row_norms = state[0].copy(), state[1].copy(), state[2]
         best_idx, best_d2 = nearest_centers(X, new_candidates, shift=shift, best_d2=best_d2,
                                             best_idx=best_idx, offset=offset,
-                                            row_norms=row_norms)
+                                            row_norms=row_norms,
+                                            earlier=None if state is None else earlier)
     cost = float(best_d2.sum() if sample_weight is None
                  else np.sum(np.asarray(sample_weight, dtype=np.float64) * best_d2))
     return (best_d2, best_idx, row_norms), cost
