@@ -46,13 +46,20 @@ def _two_rounds(X, earlier, new, *, pruned):
                            earlier=earlier if pruned else None)
 
 
+@pytest.fixture
+def always_grouped(monkeypatch):
+    """Rows grouped whenever that skips any pair, however small the shapes."""
+    monkeypatch.setattr(distances, "GROUPING_COST", 0)
+    monkeypatch.setattr(distances, "PRUNED_WORK_SHARE", 1.0)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("d, k", [(2, 5), (9, 40), (64, 120)])
-def test_skipping_centres_changes_nothing(dtype, d, k):
+def test_skipping_centres_changes_nothing(dtype, d, k, always_grouped):
     X = _blobs(6000, d, k, spread=30.0, dtype=dtype)
-    rng = np.random.default_rng(1)
-    earlier = X[rng.choice(len(X), k, replace=False)].astype(np.float64)
-    new = X[rng.choice(len(X), 2 * k, replace=False)].astype(np.float64)
+    # distinct rows, as k-means|| draws them (a row on a candidate is never drawn again)
+    picked = X[np.random.default_rng(1).choice(len(X), 3 * k, replace=False)]
+    earlier, new = picked[:k].astype(np.float64), picked[k:].astype(np.float64)
     every = np.concatenate([earlier, new])
     full_idx, full_d2 = _two_rounds(X, earlier, new, pruned=False)
     idx, d2 = _two_rounds(X, earlier, new, pruned=True)
@@ -64,7 +71,7 @@ def test_skipping_centres_changes_nothing(dtype, d, k):
 
 
 def test_separated_clusters_are_measured_against_few_centres(monkeypatch):
-    X = _blobs(8000, 16, 30, spread=40.0, dtype=np.float32)
+    X = _blobs(8000, 64, 30, spread=40.0, dtype=np.float32)
     rng = np.random.default_rng(2)
     earlier = X[rng.choice(len(X), 60, replace=False)].astype(np.float64)
     new = X[rng.choice(len(X), 60, replace=False)].astype(np.float64)
@@ -84,7 +91,18 @@ def test_separated_clusters_are_measured_against_few_centres(monkeypatch):
     np.testing.assert_array_equal(d2, full_d2)
 
 
-def test_rows_on_centres_duplicates_and_a_misaligned_chunk():
+def test_few_cheap_centres_are_measured_in_full(monkeypatch):
+    # 16 features and 8 new centres: grouping the rows would cost more than it saves
+    X = _blobs(8000, 16, 8, spread=40.0, dtype=np.float32)
+    taken = []
+    original = distances._improve_pruned
+    monkeypatch.setattr(distances, "_improve_pruned",
+                        lambda *a: taken.append(original(*a)) or taken[-1])
+    _two_rounds(X, X[:8].astype(np.float64), X[8:16].astype(np.float64), pruned=True)
+    assert taken == [False]
+
+
+def test_rows_on_centres_duplicates_and_a_misaligned_chunk(always_grouped):
     X = _blobs(3001, 5, 8, spread=20.0, dtype=np.float32)
     X[100:200] = X[0]  # many copies of a row that is also a centre
     earlier = np.concatenate([X[:1], X[500:520]]).astype(np.float64)
