@@ -119,8 +119,8 @@ def run(results, *, start_cluster=None):
     memory) are measured first, with no cluster running: an idle LocalCluster's processes and
     threads wake often enough to stall scikit-learn's OpenMP loop (which waits for its slowest
     thread) and slowed it about twice as much as dkmeans' thread pool. ``start_cluster``, a
-    context manager yielding a ``distributed.Client``, is then entered for the Dask rows, which
-    are compared with the scikit-learn time measured alone.
+    context manager yielding a ``distributed.Client``, is then entered once per round of the
+    Dask rows, each compared with scikit-learn measured alone just before (:data:`DASK_ROUNDS`).
     """
     from sklearn.cluster import KMeans as SKKMeans
 
@@ -150,45 +150,82 @@ def run(results, *, start_cluster=None):
         rows.append(row)
         print(_format(row), flush=True)
     if start_cluster is not None:
-        print("-- Dask input, persisted (ratios against scikit-learn measured alone above) --")
-        with start_cluster() as client:
-            for row in rows:
-                X, init = data[row["dataset"]]
-                row.update(_dask_row(X, init, client))
-                print(_format(row), flush=True)
+        print("-- Dask input, persisted (each round: scikit-learn alone, then the cluster) --")
+        _dask_rows(rows, data, start_cluster)
+        for row in rows:
+            print(_format(row), flush=True)
     results["engine"] = rows
 
 
-def _dask_row(X, init, client):
-    import dask.array as da
+#: Rounds of the Dask rows. Each round measures scikit-learn alone, then starts a cluster,
+#: persists every dataset and measures dkmeans on it, so that each Dask figure is compared
+#: with a scikit-learn figure taken within a minute of it, not several minutes earlier (the
+#: machine's speed drifts that much in minutes).
+DASK_ROUNDS = 3
+
+
+def _dask_rows(rows, data, start_cluster):
+    from sklearn.cluster import KMeans as SKKMeans
 
     from dkmeans import KMeans
 
-    k = len(init)
+    sklearn_alone = {row["dataset"]: [] for row in rows}
+    dask = {row["dataset"]: [] for row in rows}
+    for round_no in range(DASK_ROUNDS):
+        for row in rows:
+            X, init = data[row["dataset"]]
+            sklearn_alone[row["dataset"]].append(per_iteration(
+                lambda it: SKKMeans(len(init), init=init, n_init=1, max_iter=it, tol=0), X,
+                repeats=PAIR_REPEATS))
+        with start_cluster() as client:
+            for row in rows:
+                X, init = data[row["dataset"]]
+                Xd = _persisted(X, client)
+                dask[row["dataset"]].append(per_iteration(
+                    lambda it: KMeans(len(init), init=init, max_iter=it, tol=0), Xd,
+                    repeats=PAIR_REPEATS))
+                if round_no == DASK_ROUNDS - 1:  # once: the init and the peer
+                    row.update(_dask_once(Xd, init))
+                del Xd
+    for row in rows:
+        name = row["dataset"]
+        ratios = np.array(dask[name]) / np.array(sklearn_alone[name])
+        row["dkmeans_dask_ms"] = 1e3 * float(np.median(dask[name]))
+        row["sklearn_alone_for_dask_ms"] = 1e3 * float(np.median(sklearn_alone[name]))
+        row["ratio_dask_vs_sklearn"] = float(np.median(ratios))
+        row["ratio_dask_vs_sklearn_range"] = _range(ratios)
+        row["dask_init_in_iterations"] = (row["dask_kmeans_parallel_init_s"] * 1e3
+                                          / row["dkmeans_dask_ms"])
+        if row["dask_ml_ms"] is not None:
+            row["dask_ml_over_dkmeans"] = row["dask_ml_ms"] / row["dkmeans_dask_ms"]
+
+
+def _persisted(X, client):
+    import dask.array as da
+
     n_workers = len(client.scheduler_info()["workers"])
     Xd = da.from_array(X, chunks=(int(np.ceil(len(X) / (2 * n_workers))), X.shape[1])).persist()
     client.wait_for_workers(n_workers)
-    dask_rounds = interleaved({"dkmeans": lambda: per_iteration(
-        lambda it: KMeans(k, init=init, max_iter=it, tol=0), Xd, repeats=PAIR_REPEATS)},
-        rounds=3)
-    out = {"dkmeans_dask_ms": 1e3 * float(np.median(dask_rounds["dkmeans"]))}
-    out["dask_kmeans_parallel_init_s"] = init_seconds(Xd, init)
-    out["dask_init_in_iterations"] = out["dask_kmeans_parallel_init_s"] * 1e3 / out[
-        "dkmeans_dask_ms"]
+    return Xd
+
+
+def _dask_once(Xd, init):
+    """k-means|| on the Dask input, and dask-ml's figures when it is installed."""
+    k = len(init)
+    out = {"dask_kmeans_parallel_init_s": init_seconds(Xd, init)}
     try:
         import dask_ml.cluster
     except ImportError:
         out["dask_ml_ms"] = out["dask_ml_init_s"] = None
-    else:
-        out["dask_ml_ms"] = 1e3 * per_iteration(
-            lambda it: dask_ml.cluster.KMeans(k, init=init, max_iter=it, tol=0), Xd)
-        # its default k-means|| initialisation, timed as ours is
-        out["dask_ml_init_s"] = max(
-            _timed(lambda: dask_ml.cluster.KMeans(k, random_state=0, max_iter=1).fit(Xd),
-                   repeats=1)
-            - _timed(lambda: dask_ml.cluster.KMeans(k, init=init, max_iter=1).fit(Xd),
-                     repeats=1), 0.0)
-    del Xd
+        return out
+    out["dask_ml_ms"] = 1e3 * per_iteration(
+        lambda it: dask_ml.cluster.KMeans(k, init=init, max_iter=it, tol=0), Xd)
+    # its default k-means|| initialisation, timed as ours is
+    out["dask_ml_init_s"] = max(
+        _timed(lambda: dask_ml.cluster.KMeans(k, random_state=0, max_iter=1).fit(Xd),
+               repeats=1)
+        - _timed(lambda: dask_ml.cluster.KMeans(k, init=init, max_iter=1).fit(Xd),
+                 repeats=1), 0.0)
     return out
 
 
@@ -208,10 +245,14 @@ def _format(row):
              f"(= {row['init_in_iterations']:.1f} iterations)",
              f"peak/input {row['numpy_peak_over_input']:.2f}"]
     if "dkmeans_dask_ms" in row:
-        parts.append(f"dask {row['dkmeans_dask_ms']:.1f} ms/it "
-                     f"(ratio {row['dkmeans_dask_ms'] / row['sklearn_ms']:.2f})")
+        low, high = row["ratio_dask_vs_sklearn_range"]
+        parts.append(f"dask {row['dkmeans_dask_ms']:.1f} ms/it (ratio "
+                     f"{row['ratio_dask_vs_sklearn']:.2f}, rounds {low:.2f}-{high:.2f}, "
+                     f"against scikit-learn alone {row['sklearn_alone_for_dask_ms']:.1f} ms/it)")
+        parts.append(f"dask k-means|| init {row['dask_kmeans_parallel_init_s']:.2f} s "
+                     f"(= {row['dask_init_in_iterations']:.1f} iterations)")
         if row.get("dask_ml_ms"):
             parts.append(f"dask-ml {row['dask_ml_ms']:.1f} ms/it "
-                         f"(dkmeans {row['dask_ml_ms'] / row['dkmeans_dask_ms']:.1f}x faster), "
+                         f"(dkmeans {row['dask_ml_over_dkmeans']:.1f}x faster), "
                          f"dask-ml init {row['dask_ml_init_s']:.2f} s")
     return "  ".join(parts)
