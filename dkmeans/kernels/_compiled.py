@@ -323,18 +323,58 @@ def finite_moments(x, out_sum, out_m2, row_finite, bad_per_column):
 
 
 @numba.jit(**_JIT)
+def _keyed_draw(key, row):
+    """splitmix64(row * golden + key) mapped to [0, 1): the top 53 bits (see ``kernels.random``)."""
+    z = row * np.uint64(0x9E3779B97F4A7C15) + key
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return np.float64(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@numba.jit(**_JIT)
 def keyed_uniform_into(key, row_start, out):
-    """``out[i]`` = splitmix64(row_start + i, key) mapped to [0, 1); see ``kernels.random``."""
-    golden = np.uint64(0x9E3779B97F4A7C15)
-    m1 = np.uint64(0xBF58476D1CE4E5B9)
-    m2 = np.uint64(0x94D049BB133111EB)
-    scale = 1.0 / 9007199254740992.0
+    """``out[i]`` = the keyed draw of row ``row_start + i``; see ``kernels.random``."""
     for i in range(out.shape[0]):
-        z = np.uint64(row_start + i) * golden + key
-        z = (z ^ (z >> np.uint64(30))) * m1
-        z = (z ^ (z >> np.uint64(27))) * m2
-        z = z ^ (z >> np.uint64(31))
-        out[i] = np.float64(z >> np.uint64(11)) * scale
+        out[i] = _keyed_draw(key, np.uint64(row_start + i))
+
+
+@numba.jit(nopython=True, nogil=True, cache=True)  # exact IEEE products, as NumPy's
+def keyed_sample_into(key, row_start, best_d2, weights, unit_weights, oversampling, cost,
+                      picked):
+    """Rows drawn with probability ``min(1, l w D^2 / cost)``: those whose keyed draw ``u``
+    has ``u * cost < l * w * D^2``, found in one sweep without a per-row array.
+
+    Parameters
+    ----------
+    key : numpy.uint64
+    row_start : numpy.uint64
+        Global index of the first row.
+    best_d2 : ndarray of shape (n,), float64
+    weights : ndarray of shape (n,), float64
+        Ignored when ``unit_weights``.
+    unit_weights : bool
+    oversampling, cost : float
+    picked : ndarray of shape (n,), int64
+        Receives the chunk-local indices of the rows drawn, ascending.
+
+    Returns
+    -------
+    int
+        How many rows were drawn.
+
+    The score is computed as ``(l * w) * D^2``, without reassociation, as NumPy computes
+    the scores kept with the sample: a row re-tested against a larger cost must be
+    compared with the very value it was drawn with.
+    """
+    count = 0
+    for i in range(best_d2.shape[0]):
+        score = oversampling * best_d2[i] if unit_weights else (
+            oversampling * weights[i] * best_d2[i])
+        if score > 0.0 and _keyed_draw(key, row_start + np.uint64(i)) * cost < score:
+            picked[count] = i
+            count += 1
+    return count
 
 
 @numba.jit(**_JIT)

@@ -12,11 +12,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from dkmeans.kernels._compiled import first_center_block
+from dkmeans.kernels._compiled import first_center_block, keyed_sample_into
 from dkmeans.kernels.blas import single_threaded_blas
 from dkmeans.kernels.distances import nearest_centers
 from dkmeans.kernels.partials import chunk_partials, finalize_centers
-from dkmeans.kernels.random import keyed_uniform
+from dkmeans.kernels.random import keyed_uniform_at
+from dkmeans.kernels.scratch import thread_scratch
 from dkmeans.kernels.seeding import kmeans_plusplus, pairwise_distances
 
 
@@ -104,12 +105,16 @@ def chunk_sample(X, state, *, key, oversampling, cost, row_offset, sample_weight
     Sample
     """
     best_d2 = state[0]
-    w = 1.0 if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-    u = keyed_uniform(key, row_offset, X.shape[0])
-    scores = oversampling * w * best_d2
-    picked = np.flatnonzero(u * cost < scores)
-    return Sample(u[picked], scores[picked], np.asarray(X[picked], dtype=np.float64),
-                  picked.astype(np.int64) + row_offset)
+    unit = sample_weight is None
+    w = np.empty(0) if unit else np.ascontiguousarray(sample_weight, dtype=np.float64)
+    picked = thread_scratch("sample-picked", (X.shape[0],), np.int64)
+    count = keyed_sample_into(np.uint64(key), np.uint64(row_offset), best_d2, w, unit,
+                              float(oversampling), float(cost), picked)
+    picked = picked[:count].copy()  # the scratch buffer is this thread's, for the next call
+    scores = (oversampling * best_d2[picked] if unit
+              else oversampling * w[picked] * best_d2[picked])
+    return Sample(keyed_uniform_at(key, row_offset, picked), scores,
+                  np.asarray(X[picked], dtype=np.float64), picked + row_offset)
 
 
 def keep_sampled(samples, cost):

@@ -63,13 +63,31 @@ def keyed_uniform(key, row_start, n_rows):
     return out
 
 
-def keyed_uniform_reference(key, row_start, n_rows):
-    """The same draws as :func:`keyed_uniform` in plain NumPy (the compiled loop's spec)."""
-    rows = np.arange(row_start, row_start + n_rows, dtype=np.uint64)
+def keyed_uniform_at(key, row_start, local_rows):
+    """The draws of :func:`keyed_uniform` for some rows only.
+
+    Parameters
+    ----------
+    key : numpy.uint64
+    row_start : int
+        Global index of the chunk's first row.
+    local_rows : ndarray of shape (m,), int64
+        Rows within the chunk.
+
+    Returns
+    -------
+    ndarray of shape (m,), float64
+    """
+    rows = np.asarray(local_rows, dtype=np.uint64) + np.uint64(row_start)
     with np.errstate(over="ignore"):
         bits = _mix(rows * _GOLDEN + np.uint64(key))
     # the top 53 bits make an exactly representable double in [0, 1)
     return (bits >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+
+
+def keyed_uniform_reference(key, row_start, n_rows):
+    """The same draws as :func:`keyed_uniform` in plain NumPy (the compiled loop's spec)."""
+    return keyed_uniform_at(key, row_start, np.arange(n_rows))
 
 
 def keyed_index(key, n_rows):

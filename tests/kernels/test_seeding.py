@@ -12,7 +12,7 @@ from dkmeans.kernels.kmeans_parallel import (
     keep_sampled,
     recluster,
 )
-from dkmeans.kernels.random import stream_key
+from dkmeans.kernels.random import keyed_uniform_reference, stream_key
 from dkmeans.kernels.seeding import chunk_smallest_keys, combine_smallest_keys, kmeans_plusplus
 
 
@@ -120,6 +120,30 @@ def test_samples_drawn_against_chunk_costs_narrow_to_the_sample_at_the_total(wei
     for field in exact._fields:
         np.testing.assert_array_equal(getattr(narrowed, field), getattr(exact, field))
     assert 20 < len(exact.index) < 60
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sample_is_the_rows_whose_draw_is_below_their_share_of_the_cost(weighted):
+    # the definition, in NumPy: u * cost < l * w * D^2, with u the row's keyed draw
+    X, _, _ = blobs(n=5000)
+    rng = np.random.default_rng(4)
+    w = rng.uniform(0.0, 3.0, len(X)) if weighted else None
+    if weighted:
+        w[::7] = 0.0  # rows without weight are never drawn
+    best_d2 = rng.exponential(size=len(X))
+    best_d2[::11] = 0.0  # nor rows on a candidate
+    state = (best_d2, np.zeros(len(X), np.int64), np.zeros(len(X)))
+    key, offset, cost = stream_key(3, 2), 12_345, float(best_d2.sum()) / 2
+    sample = chunk_sample(X, state, key=key, oversampling=30.0, cost=cost, row_offset=offset,
+                          sample_weight=w)
+    u = keyed_uniform_reference(key, offset, len(X))
+    scores = 30.0 * (1.0 if w is None else w) * best_d2
+    picked = np.flatnonzero(u * cost < scores)
+    assert 20 < len(picked) < 200
+    np.testing.assert_array_equal(sample.index, picked + offset)
+    np.testing.assert_array_equal(sample.draws, u[picked])
+    np.testing.assert_array_equal(sample.scores, scores[picked])
+    np.testing.assert_array_equal(sample.rows, X[picked].astype(np.float64))
 
 
 def test_recluster_finds_the_blobs():
