@@ -46,7 +46,10 @@ def _lloyd_tasks(stream):
 def test_after_a_short_task_pass_the_phase_goes_straight_to_the_workers(client):
     X = _blobs()
     Xd = _persisted(X, 500)
-    _fit(DaskBackend(Xd), X, max_iter=2)  # the workers compile the kernels: a long pass
+    warm_up = DaskBackend(Xd)  # the workers compile (or load) the kernels
+    _fit(warm_up, X, max_iter=2)
+    warm_up.close()
+    _wait_for_no_actors(client)
     backend = DaskBackend(Xd)
     with get_task_stream(client) as stream:
         centers, n_iter = _fit(backend, X, max_iter=6)
@@ -57,6 +60,10 @@ def test_after_a_short_task_pass_the_phase_goes_straight_to_the_workers(client):
     actors = client.run(lambda dask_worker: len(dask_worker.state.actors))
     assert sorted(actors.values()) == [1, 1]
     backend.close()
+    _wait_for_no_actors(client)
+
+
+def _wait_for_no_actors(client):
     deadline = time.monotonic() + 10
     while sum(client.run(lambda dask_worker: len(dask_worker.state.actors)).values()):
         assert time.monotonic() < deadline, "the actors outlived close()"

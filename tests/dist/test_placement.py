@@ -18,6 +18,7 @@ from dkmeans.dist.placement import (
     split_by_rows,
     spread_plan,
 )
+from dkmeans.kernels.blas import single_threaded_blas
 from dkmeans.kernels.partials import combine_partials
 
 
@@ -146,7 +147,7 @@ def test_unevenly_held_chunks_are_spread_once_and_give_the_same_result(client):
     lazy = DaskBackend(da.from_array(data, chunks=(1500, 4)), split_every=3)
     graph, final = lazy.reduce_graph(_lloyd_chunk, combine_partials,
                                      args=(centers, shift, False), phase="lloyd")
-    per_chunk = dask.threaded.get(graph, final)
+    per_chunk = _local_reference(graph, final)
     for name in ("sums", "counts", "inertia", "far_index", "far_rows"):
         np.testing.assert_array_equal(getattr(grouped, name), getattr(per_chunk, name))
 
@@ -163,9 +164,17 @@ def test_grouped_pass_gives_the_per_chunk_tree_result_bit_for_bit(client, result
     lazy = DaskBackend(da.from_array(data, chunks=(500, 4)), split_every=3)
     graph, final = lazy.reduce_graph(_lloyd_chunk, combine_partials,
                                      args=(centers, shift, False), phase="lloyd")
-    per_chunk = dask.threaded.get(graph, final)
+    per_chunk = _local_reference(graph, final)
     for name in ("sums", "counts", "inertia", "far_index", "far_rows"):
         np.testing.assert_array_equal(getattr(grouped, name), getattr(per_chunk, name))
+
+
+def _local_reference(graph, final):
+    """The per-chunk tree computed here, with BLAS on one thread per chunk as on the workers
+    (and in every backend): OpenBLAS called from several threads at once decides per call
+    whether to use its own threads, and its products then round differently."""
+    with single_threaded_blas():
+        return dask.threaded.get(graph, final)
 
 
 def _combine_where(parts):
