@@ -8,6 +8,8 @@ nearest to them and reclustered in memory.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
@@ -186,12 +188,14 @@ def weighted_lloyd(X, weights, centers, *, shift, max_iter=100, tol=0.0):
     return current[0] + shift, float(final.inertia[0])
 
 
-def recluster(candidates, weights, n_clusters, *, rng, shift, n_trials=5):
+def recluster(candidates, weights, n_clusters, *, rng, shift, n_trials=5, n_threads=None):
     """Reduce weighted candidates to ``n_clusters`` centres, keeping the best of several tries.
 
     Each try is weighted k-means++ followed by weighted Lloyd; the try with the lowest weighted
-    cost wins. The candidates are few (about ``l * rounds``), so several tries cost little and
-    buy the robustness of restarts for the price of one pass over the data.
+    cost wins (the first of equals). The candidates are few (about ``l * rounds``), so several
+    tries cost little and buy the robustness of restarts for the price of one pass over the
+    data. Each try draws from its own generator (spawned from ``rng``), so the tries run side
+    by side on threads and the result does not depend on how many.
 
     Parameters
     ----------
@@ -201,6 +205,8 @@ def recluster(candidates, weights, n_clusters, *, rng, shift, n_trials=5):
     rng : numpy.random.Generator
     shift : ndarray of shape (d,)
     n_trials : int, default 5
+    n_threads : int, optional
+        Tries run at once; default the number of CPUs.
 
     Returns
     -------
@@ -211,13 +217,20 @@ def recluster(candidates, weights, n_clusters, *, rng, shift, n_trials=5):
         candidates, weights = candidates[keep], weights[keep]
     if candidates.shape[0] <= n_clusters:
         return candidates[:n_clusters].copy()
-    best_cost, best_centers = np.inf, None
+    n_threads = min(n_threads or os.cpu_count() or 1, n_trials)
     with single_threaded_blas():  # small products, many calls: see dkmeans.kernels.blas
         pairwise = pairwise_distances(candidates, shift=shift)  # measured once for every try
-        for _ in range(n_trials):
-            seeds, _ = kmeans_plusplus(candidates, n_clusters, rng=rng, sample_weight=weights,
-                                       shift=shift, pairwise=pairwise)
-            centers, cost = weighted_lloyd(candidates, weights, seeds, shift=shift)
-            if cost < best_cost:
-                best_cost, best_centers = cost, centers
-    return best_centers
+
+        def one_try(trial_rng):
+            seeds, _ = kmeans_plusplus(candidates, n_clusters, rng=trial_rng,
+                                       sample_weight=weights, shift=shift, pairwise=pairwise)
+            return weighted_lloyd(candidates, weights, seeds, shift=shift)
+
+        generators = rng.spawn(n_trials)
+        if n_threads > 1:
+            with ThreadPoolExecutor(n_threads, thread_name_prefix="dkmeans-recluster") as pool:
+                tries = list(pool.map(one_try, generators))
+        else:
+            tries = [one_try(g) for g in generators]
+    best = min(range(n_trials), key=lambda i: tries[i][1])
+    return tries[best][0]

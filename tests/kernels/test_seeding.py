@@ -11,6 +11,7 @@ from dkmeans.kernels.kmeans_parallel import (
     chunk_update_nearest,
     keep_sampled,
     recluster,
+    weighted_lloyd,
 )
 from dkmeans.kernels.random import keyed_uniform_reference, stream_key
 from dkmeans.kernels.seeding import chunk_smallest_keys, combine_smallest_keys, kmeans_plusplus
@@ -155,6 +156,25 @@ def test_recluster_finds_the_blobs():
     centers = recluster(candidates, weights, 4, rng=rng, shift=X.mean(0))
     d = ((centers[:, None] - true_centers[None]) ** 2).sum(-1)
     assert (d.min(0) < 1.0).all()
+
+
+def test_recluster_tries_run_side_by_side_with_the_same_result():
+    X, _, _ = blobs(n=4000, k=12, d=5, spread=10)
+    rng = np.random.default_rng(3)
+    candidates = X[rng.choice(len(X), 200, replace=False)]
+    state, _ = chunk_update_nearest(X, candidates, None, shift=X.mean(0), offset=0)
+    weights = chunk_candidate_weights(state, 200)
+    results = [recluster(candidates, weights, 12, rng=np.random.default_rng(8), shift=X.mean(0),
+                         n_trials=5, n_threads=threads) for threads in (1, 2, 5)]
+    for other in results[1:]:
+        np.testing.assert_array_equal(other, results[0])
+    # and the best try's cost is the lowest of the tries, each tried alone
+    tries = [weighted_lloyd(candidates, weights,
+                            kmeans_plusplus(candidates, 12, rng=g, sample_weight=weights,
+                                            shift=X.mean(0))[0], shift=X.mean(0))
+             for g in np.random.default_rng(8).spawn(5)]
+    best = min(tries, key=lambda t: t[1])
+    np.testing.assert_allclose(results[0], best[0], rtol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
