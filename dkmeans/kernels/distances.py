@@ -41,6 +41,12 @@ PRUNED_WORK_SHARE = 0.5
 #: candidates) 5.6 against 2.4 ms, where the full pass is cheaper than that overhead.
 GROUPING_COST = 512
 
+#: Share of the pairs assumed left to measure at best, when deciding whether to group the
+#: rows at all (grouping costs a sort and a table of candidate distances before it is known
+#: how many pairs are left; on S of ``make bench``, 32 features and ~30 new candidates, a
+#: grouping that then gave way to the full pass made the round 40% slower).
+MIN_KEPT_SHARE = 0.1
+
 #: Earlier centres whose distances to the new ones are measured at a time when choosing the
 #: pairs to measure (bounds that table's memory: this many times the number of new centres).
 SEPARATION_ROWS = 512
@@ -142,7 +148,8 @@ def _improve_pruned(X, flat, centered, terms, row_norms, offset, best_d2, best_i
     """
     n, d = X.shape
     c = flat.shape[0]
-    if offset < 2 or n == 0 or GROUPING_COST > PRUNED_WORK_SHARE * c * d:
+    if offset < 2 or n == 0 or (
+            (PRUNED_WORK_SHARE - MIN_KEPT_SHARE) * c * d < GROUPING_COST):
         return False
     order = np.empty(n, dtype=np.int64)
     group_start = np.empty(offset + 1, dtype=np.int64)
