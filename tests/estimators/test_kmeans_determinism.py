@@ -56,3 +56,26 @@ def test_unseeded_runs_differ_in_their_draws(data):
     a = KMeans(10, max_iter=1, init="random").fit(data)
     b = KMeans(10, max_iter=1, init="random").fit(data)
     assert not np.array_equal(a.cluster_centers_, b.cluster_centers_)
+
+
+def test_grouped_kmeans_parallel_rounds_keep_the_guarantees(monkeypatch):
+    # many centres and features: later k-means|| rounds measure each row only against the
+    # candidates that can come nearer, in BLAS products whose shapes depend on the chunk
+    from dkmeans.kernels import distances
+
+    X, _ = make_blobs(12_000, n_features=64, centers=100, cluster_std=1.0, random_state=3)
+    X = X.astype(np.float32)
+    grouped = []
+    original = distances._improve_pruned
+    monkeypatch.setattr(distances, "_improve_pruned",
+                        lambda *a: grouped.append(original(*a)) or grouped[-1])
+
+    def fit(chunks):
+        return KMeans(100, random_state=5, n_init=1).fit(da.from_array(X, chunks=(chunks, 64)))
+
+    first, again = fit(3000), fit(3000)
+    assert any(grouped)
+    assert np.array_equal(first.cluster_centers_, again.cluster_centers_)
+    labels = first.labels_.compute()
+    for chunks in (1000, 4001):
+        np.testing.assert_array_equal(fit(chunks).labels_.compute(), labels)
