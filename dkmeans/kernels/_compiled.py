@@ -492,6 +492,23 @@ def greedy_plusplus_pairwise(d2, weights, first, uniforms, out_index):
 
 
 @numba.jit(**_JIT)
+def block_products(rows, centers, centers_t, by_row, buffer):
+    """Products of a block of rows with the centres, written into ``buffer``: ``rows @
+    centers.T``, shape (b, c), with ``by_row``, else ``centers @ rows.T``, shape (c, b)
+    (C-contiguous views of the buffer's first ``b * c`` values). ``centers_t`` is
+    ``centers.T`` made C-contiguous, used with ``by_row``."""
+    b = rows.shape[0]
+    c = centers.shape[0]
+    if by_row:
+        products = buffer[: b * c].reshape((b, c))
+        np.dot(rows, centers_t, products)
+    else:
+        products = buffer[: c * b].reshape((c, b))
+        np.dot(centers, rows.T, products)
+    return products
+
+
+@numba.jit(**_JIT)
 def lloyd_chunk_lean(x, shift, flat_centers, center_terms, weights, unit_weights, n_groups,
                      n_clusters, block, by_row, sums, counts, cross, buffer):
     """:func:`accumulate_block_lean` over every row block of a chunk, each block's BLAS
@@ -522,21 +539,14 @@ def lloyd_chunk_lean(x, shift, flat_centers, center_terms, weights, unit_weights
     buffer : ndarray of shape (>= c * block,), dtype of ``x``
         Scratch for the products (kept by the caller between passes).
     """
-    n, d = x.shape
-    c = flat_centers.shape[0]
+    n = x.shape[0]
     # the transposed copy only where it is used: reclustering calls this thousands of times
     centers_t = np.ascontiguousarray(flat_centers.T) if by_row else flat_centers
     for start in range(0, n, block):
         stop = min(start + block, n)
-        b = stop - start
         xb = x[start:stop]
-        if by_row:
-            products = buffer[: b * c].reshape((b, c))
-            np.dot(xb, centers_t, products)
-        else:
-            products = buffer[: c * b].reshape((c, b))
-            np.dot(flat_centers, xb.T, products)
-        w = weights[:b] if unit_weights else weights[start:stop]
+        products = block_products(xb, flat_centers, centers_t, by_row, buffer)
+        w = weights[: stop - start] if unit_weights else weights[start:stop]
         accumulate_block_lean(xb, shift, products, center_terms, w, n_groups, n_clusters,
                               sums, counts, cross, unit_weights, by_row)
 
@@ -566,18 +576,10 @@ def nearest_chunk_lean(x, flat_centers, center_terms, row_norms, offset, best_d2
     buffer : ndarray of shape (>= c * block,), dtype of ``x``
     """
     n = x.shape[0]
-    c = flat_centers.shape[0]
     centers_t = np.ascontiguousarray(flat_centers.T) if by_row else flat_centers
     for start in range(0, n, block):
         stop = min(start + block, n)
-        b = stop - start
-        xb = x[start:stop]
-        if by_row:
-            products = buffer[: b * c].reshape((b, c))
-            np.dot(xb, centers_t, products)
-        else:
-            products = buffer[: c * b].reshape((c, b))
-            np.dot(flat_centers, xb.T, products)
+        products = block_products(x[start:stop], flat_centers, centers_t, by_row, buffer)
         improve_nearest(products, center_terms, row_norms[start:stop], offset,
                         best_d2[start:stop], best_idx[start:stop], by_row)
 
@@ -644,12 +646,7 @@ def improve_nearest_grouped(x, flat_centers, center_terms, row_norms, offset, be
                 r = order[start + i]
                 for f in range(d):
                     rows[i, f] = x[r, f]
-            if by_row:
-                dot = products[: b * m].reshape((b, m))
-                np.dot(rows, centers_t, dot)
-            else:
-                dot = products[: m * b].reshape((m, b))
-                np.dot(centers, rows.T, dot)
+            dot = block_products(rows, centers, centers_t, by_row, products)
             nearest_in_products(dot, terms, 0, m, nearest[:b], nearest_j[:b], by_row)
             for i in range(b):
                 r = order[start + i]
