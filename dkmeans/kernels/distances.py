@@ -20,15 +20,6 @@ from dkmeans.kernels.partials import (
 )
 from dkmeans.kernels.scratch import thread_scratch
 
-def _prepare(X, centers, shift):
-    X = np.ascontiguousarray(X)
-    dtype = X.dtype
-    centers64 = np.asarray(centers, dtype=np.float64)
-    shift64 = np.zeros(X.shape[1]) if shift is None else np.asarray(shift, dtype=np.float64)
-    centered = centers64 - shift64
-    return X, dtype, shift64, centered
-
-
 #: Rows measured only against the new centres that can come nearer (``earlier`` of
 #: :func:`nearest_centers`) cost a gather and smaller BLAS products, so that is done only
 #: where its estimated cost is at most this share of the full pass's.
@@ -50,6 +41,15 @@ MIN_KEPT_SHARE = 0.1
 #: Earlier centres whose distances to the new ones are measured at a time when choosing the
 #: pairs to measure (bounds that table's memory: this many times the number of new centres).
 SEPARATION_ROWS = 512
+
+
+def _prepare(X, centers, shift):
+    X = np.ascontiguousarray(X)
+    dtype = X.dtype
+    centers64 = np.asarray(centers, dtype=np.float64)
+    shift64 = np.zeros(X.shape[1]) if shift is None else np.asarray(shift, dtype=np.float64)
+    centered = centers64 - shift64
+    return X, dtype, shift64, centered
 
 
 def nearest_centers(X, centers, *, shift=None, best_d2=None, best_idx=None, offset=0,
@@ -161,7 +161,7 @@ def _improve_pruned(X, flat, centered, terms, row_norms, offset, best_d2, best_i
     new_norms = np.einsum("ij,ij->i", centered, centered)
     earlier_norms = np.einsum("ij,ij->i", earlier[present], earlier[present])
     # rounding of one computed squared distance (products in the data's dtype) is below
-    # ~(d + 4) eps (|x|^2 + |c|^2); twice that covers both distances compared
+    # ~(d + 8) eps (|x|^2 + |c|^2); twice that covers both distances compared
     eps = np.finfo(X.dtype).eps
     tol = 2.0 * (d + 8) * eps * (row_norms.max() + new_norms.max() + earlier_norms.max())
     kept_counts = np.zeros(offset, dtype=np.int64)
