@@ -12,9 +12,9 @@ from dkmeans.kernels._compiled import (
     row_sq_norms,
 )
 from dkmeans.kernels.partials import (
-    MISALIGNED_SLAB_BYTES,
     ROW_LAYOUT_BLOCK_BYTES,
     aligned_blocks,
+    aligned_slabs,
     block_rows_for,
     products_by_row,
 )
@@ -128,9 +128,7 @@ def _improve_known_norms(X, flat, terms, row_norms, offset, best_d2, best_idx, b
     block_bytes = ROW_LAYOUT_BLOCK_BYTES if by_row else None
     block = max(1, min(block_rows_for(d, c, dtype.itemsize, block_bytes), n))
     products = thread_scratch("nearest-products", (c * block,), dtype)
-    slab = block * max(1, MISALIGNED_SLAB_BYTES // (block * d * dtype.itemsize))
-    aligned = None if X.flags.aligned else thread_scratch("nearest-slab", (min(slab, n), d), dtype)
-    for start, stop, rows in aligned_blocks(X, slab, aligned):
+    for start, stop, rows in aligned_slabs(X, block, "nearest-slab"):
         nearest_chunk_lean(rows, flat, terms, row_norms[start:stop], offset,
                            best_d2[start:stop], best_idx[start:stop], block, by_row, products)
 

@@ -185,13 +185,9 @@ def chunk_partials(X, centers, shift, sample_weight=None, *, n_far=None, row_off
         block = max(1, min(block_rows_for(d, n_groups * k, dtype.itemsize, block_bytes), n))
         weights = (None if sample_weight is None
                    else np.ascontiguousarray(sample_weight, dtype=np.float64))
-        # a misaligned chunk goes through in aligned slabs of whole blocks
-        slab = block * max(1, MISALIGNED_SLAB_BYTES // (block * d * dtype.itemsize))
         ones = np.ones(block)  # without sample weights (ignored by the kernel)
-        aligned = (None if X.flags.aligned
-                   else thread_scratch("lean-slab", (min(slab, n), d), dtype))
         products = thread_scratch("lean-products", (n_groups * k * block,), dtype)
-        for start, stop, rows in aligned_blocks(X, slab, aligned):
+        for start, stop, rows in aligned_slabs(X, block, "lean-slab"):
             lloyd_chunk_lean(rows, shift, flat, center_terms,
                              ones if weights is None else weights[start:stop],
                              weights is None, n_groups, k, block, by_row, sums, counts,
@@ -254,6 +250,17 @@ def aligned_blocks(X, block, buffer=None):
         rows = buffer[: stop - start]
         np.copyto(rows, X[start:stop])
         yield start, stop, rows
+
+
+def aligned_slabs(X, block, scratch_name):
+    """:func:`aligned_blocks` of whole ``block``-row blocks, about ``MISALIGNED_SLAB_BYTES``
+    each, for one compiled call per slab: the chunk itself when aligned, else copies into
+    this thread's scratch buffer ``scratch_name``."""
+    n, d = X.shape
+    slab = block * max(1, MISALIGNED_SLAB_BYTES // (block * d * X.dtype.itemsize))
+    buffer = (None if X.flags.aligned
+              else thread_scratch(scratch_name, (min(slab, n), d), X.dtype))
+    return aligned_blocks(X, slab, buffer)
 
 
 def _pack_far(X, shift, sample_weight, sums, counts, inertia, far_d2, far_local, far_label,
