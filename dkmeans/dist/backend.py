@@ -6,6 +6,8 @@ Both backends offer the same two calls, so the drivers (Lloyd, k-means||) are wr
   chunk, then ``combine`` in a fixed tree; returns the combined value to the caller.
 - ``reduce_with_state(...)``: the same, but ``fn`` also receives and returns per-chunk state
   (for example each row's distance to its nearest candidate) that stays where the chunk lives.
+  A caller that only hands the state back (``opaque_state=True``) lets it stay in the
+  direct-pass actors, so a chain of short stateful passes skips the scheduler too.
 
 ``fn`` must be a module-level function (picklable); large arguments travel in ``args``, which
 enter the graph once per call, never captured in closures.
@@ -29,7 +31,7 @@ import dask.array as da
 import numpy as np
 from dask.highlevelgraph import HighLevelGraph
 
-from dkmeans.dist.direct import DirectPasses, DirectUnavailable
+from dkmeans.dist.direct import DirectPasses, DirectState, DirectUnavailable, StateLost
 from dkmeans.dist.graph import graph_from_layer, layer_names, tree_reduce_layer
 from dkmeans.dist.placement import grouped_layer, per_chunk_layer, pinned, place_chunks
 from dkmeans.kernels.blas import single_threaded_blas
@@ -136,7 +138,7 @@ class LocalBackend:
         return _tree_combine_local(self._run(fn, args), combine, split_every)
 
     def reduce_with_state(self, fn, combine, state, *, args=(), phase="reduce",
-                          split_every=SPLIT_EVERY):
+                          split_every=SPLIT_EVERY, opaque_state=False):
         states = state if state is not None else [None] * len(self.slices)
         pairs = self._run(fn, args, states)
         return [p[0] for p in pairs], _tree_combine_local([p[1] for p in pairs], combine,
@@ -287,16 +289,19 @@ class DaskBackend:
         per-chunk tree as :meth:`reduce_graph`, so the result does not depend on placement.
         """
         names = layer_names(phase)
-        dsk, group_keys, where = grouped_layer(placement, fn, args, self.row_offsets, names)
-        if result_nbytes is not None and self.n_chunks * result_nbytes <= CLIENT_COMBINE_BYTES:
-            parts = self._direct_parts(client, placement, fn, args, phase)
-            if parts is None:
-                started = time.perf_counter()
-                graph = graph_from_layer(names["partials"], dsk, self._dependencies())
-                results = self._compute(client, graph, group_keys)
-                parts = [results[g][pos] for g, pos in where]
-                self._task_pass_seconds[phase] = time.perf_counter() - started
+        client_combines = (result_nbytes is not None
+                           and self.n_chunks * result_nbytes <= CLIENT_COMBINE_BYTES)
+        parts = self._direct_parts(client, placement, fn, args, phase) if client_combines else None
+        if parts is not None:
             return _tree_combine_local(parts, combine, split_every)
+        dsk, group_keys, where = grouped_layer(placement, fn, args, self.row_offsets, names)
+        if client_combines:
+            started = time.perf_counter()
+            graph = graph_from_layer(names["partials"], dsk, self._dependencies())
+            results = self._compute(client, graph, group_keys)
+            self._task_pass_seconds[phase] = time.perf_counter() - started
+            return _tree_combine_local([results[g][pos] for g, pos in where], combine,
+                                       split_every)
         part_keys = per_chunk_layer(dsk, group_keys, where,
                                     names["partials"].replace("-partials-", "-part-"))
         tree, final = tree_reduce_layer(part_keys, combine, name=names["combine"],
@@ -310,8 +315,18 @@ class DaskBackend:
         before the phase's first task pass, after a long one, or once a worker has left
         (then for good: the placement no longer says where the chunks are)."""
         seconds = self._task_pass_seconds.get(phase)
-        if self._direct is False or seconds is None or seconds >= DIRECT_PASS_SECONDS:
+        if seconds is None or seconds >= DIRECT_PASS_SECONDS:
             return None
+        direct = self._direct_passes(client, placement)
+        if direct is None:
+            return None
+        parts = direct.run(fn, args)
+        if parts is None:
+            self._abandon_direct()
+        return parts
+
+    def _direct_passes(self, client, placement):
+        """The direct-pass actors, started on first use; None once ruled out."""
         if self._direct is None:
             try:
                 self._direct = DirectPasses(client, placement, self.X, self.sample_weight,
@@ -319,12 +334,17 @@ class DaskBackend:
             except DirectUnavailable as error:
                 logger.info("passes stay tasks: %s", error)
                 self._direct = False
-                return None
-        parts = self._direct.run(fn, args)
-        if parts is None:
-            self._direct.close()
-            self._direct = False
-        return parts
+        return self._direct or None
+
+    def _abandon_direct(self):
+        """A worker holding an actor left: every later pass runs as tasks."""
+        self._direct.close()
+        self._direct = False
+
+    def _short_passes(self):
+        """Whether this data's passes are short enough for the direct route, as far as its
+        task passes so far tell (the first pass of a fit reads every row)."""
+        return any(s < DIRECT_PASS_SECONDS for s in self._task_pass_seconds.values())
 
     def close(self):
         """Let go of what the backend holds on the workers (the direct-pass actors)."""
@@ -345,20 +365,37 @@ class DaskBackend:
         return client.gather(futures)
 
     def reduce_with_state(self, fn, combine, state, *, args=(), phase="reduce",
-                          split_every=None):
+                          split_every=None, opaque_state=False):
         """``fn(x, w, row_offset, state, *args)`` -> ``(state, part)`` on every chunk; the
         parts combine in the fixed tree and come back, the states stay with their chunks.
 
+        Parameters
+        ----------
+        opaque_state : bool, default False
+            The caller only hands the returned state back to this method or to
+            :meth:`release` (never to :meth:`state_rows`). A chain of such passes over
+            persisted data whose passes are short then runs through the direct-pass actors,
+            which keep the states; when they lose them, :class:`StateLost` is raised and the
+            caller starts the chain again (as tasks from then on).
+
         Returns
         -------
-        states : list
-            One per chunk: futures on a cluster, values otherwise.
+        states : list or DirectState
+            One per chunk: futures on a cluster, values otherwise; or the actors' handle.
         combined : object
         """
         names = layer_names(phase)
-        states = state if state is not None else [None] * self.n_chunks
+        split_every = split_every or self.split_every
         client = self._client()
         placement = None if client is None else self._placed(client)
+        if isinstance(state, DirectState) or (
+                opaque_state and state is None and placement is not None
+                and self._short_passes()):
+            result = self._direct_with_state(client, placement, fn, combine, state, args,
+                                             split_every)
+            if result is not None:
+                return result
+        states = state if state is not None else [None] * self.n_chunks
         if placement is not None:
             return self._reduce_with_state_grouped(client, placement, fn, combine, states,
                                                    args, names, split_every)
@@ -373,7 +410,7 @@ class DaskBackend:
             state_keys.append((state_name, i))
             part_keys.append((part_name, i))
         tree, final = tree_reduce_layer(part_keys, combine, name=names["combine"],
-                                        split_every=split_every or self.split_every)
+                                        split_every=split_every)
         dsk.update(tree)
         graph = graph_from_layer(names["partials"], dsk, self._dependencies())
         if client is not None:
@@ -384,6 +421,22 @@ class DaskBackend:
         with single_threaded_blas():
             results = dask.threaded.get(graph, state_keys + [final])
         return list(results[:-1]), results[-1]
+
+    def _direct_with_state(self, client, placement, fn, combine, state, args, split_every):
+        """:meth:`reduce_with_state` through the actors, or None to run tasks (only where no
+        state is read: a chain whose states the actors hold cannot move to tasks)."""
+        direct = self._direct_passes(client, placement) if state is None else self._direct
+        if state is not None and (not direct or state.passes is not direct):
+            raise StateLost("the workers holding the per-chunk state have left")
+        result = None if direct is None else direct.run_with_state(fn, args, state)
+        if result is None:
+            if direct:
+                self._abandon_direct()
+            if state is not None:
+                raise StateLost("a worker holding per-chunk state left")
+            return None
+        new_state, parts = result
+        return new_state, _tree_combine_local(parts, combine, split_every)
 
     def _reduce_with_state_grouped(self, client, placement, fn, combine, states, args, names,
                                    split_every):
@@ -397,7 +450,7 @@ class DaskBackend:
         part_keys = per_chunk_layer(dsk, group_keys, where,
                                     names["partials"].replace("-partials-", "-part-"), field=1)
         tree, final = tree_reduce_layer(part_keys, combine, name=names["combine"],
-                                        split_every=split_every or self.split_every)
+                                        split_every=split_every)
         dsk.update(tree)
         graph = graph_from_layer(names["partials"], dsk, self._dependencies())
         with pinned(placement, dsk, group_keys):
@@ -431,19 +484,46 @@ class DaskBackend:
         return da.Array(graph, names["partials"], (self.X.chunks[0],), dtype=dtype)
 
     def take_rows(self, index):
-        """Rows at the given global indices, shape (len(index), d), float64 (one small compute)."""
-        rows = self.X[np.asarray(index)]
+        """Rows at the given global indices, shape (len(index), d), float64 (one small compute,
+        or a call to the direct-pass actors where passes are short)."""
+        index = np.asarray(index, dtype=np.int64)
         client = self._client()
+        placement = None if client is None else self._placed(client)
+        if placement is not None and self._short_passes():
+            direct = self._direct_passes(client, placement)
+            found = None if direct is None else direct.run(_rows_in_chunk, (index,))
+            if found is not None:
+                return _rows_in_order(found, index, self.n_features)
+            if direct:
+                self._abandon_direct()
+        rows = self.X[index]
         if client is not None:
             return np.asarray(client.compute(rows).result(), dtype=np.float64)
         return np.asarray(rows.compute(scheduler="threads"), dtype=np.float64)
 
     def release(self, state):
-        """Let go of per-chunk state futures so the workers can free them."""
-        if state is not None:
+        """Let go of per-chunk state (futures, or the actors' states) so the workers can free
+        it."""
+        if isinstance(state, DirectState):
+            state.release()
+        elif state is not None:
             for s in state:
                 if hasattr(s, "release"):
                     s.release()
+
+
+def _rows_in_chunk(x, w, offset, index):
+    """The chunk's rows among global indices ``index``: (positions in ``index``, rows)."""
+    inside = np.flatnonzero((index >= offset) & (index < offset + len(x)))
+    return inside, np.asarray(x[index[inside] - offset], dtype=np.float64)
+
+
+def _rows_in_order(found, index, n_features):
+    """Rows at ``index`` gathered from :func:`_rows_in_chunk` results of every chunk."""
+    rows = np.empty((len(index), n_features))
+    for inside, values in found:
+        rows[inside] = values
+    return rows
 
 
 def _apply_packed(fn, x, w, offset, stateful, state, args):

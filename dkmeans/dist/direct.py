@@ -14,6 +14,10 @@ Each call returns one result per chunk and the caller combines them in the fixed
 tree, exactly as it does for a grouped task pass, so the numbers do not depend on the route.
 When a worker holding an actor leaves, a pass returns None (it never waits on a worker that
 is gone) and the caller goes back to tasks, which recompute lost chunks from their lineage.
+
+Stateful passes (k-means|| rounds) keep their per-chunk state inside the actors, under a
+token (:class:`DirectState`). Such state has no lineage: when its worker leaves, the pass
+reading it raises :class:`StateLost` and the caller starts its chain again as tasks.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ class ChunkHost:
         self.offsets = offsets
         self.xs = xs
         self.ws = ws
+        self.states = {}  # token -> one state per chunk held
         # a worker runs all of its actors' calls on one thread: the groups need their own
         self._pool = ThreadPoolExecutor(len(groups), thread_name_prefix="dkmeans-direct")
 
@@ -70,6 +75,34 @@ class ChunkHost:
             return _apply_group(fn, [self.xs[i] for i in group], [self.ws[i] for i in group],
                                 [self.offsets[i] for i in group], args)
 
+        return self._map_groups(run_group)
+
+    def run_with_state(self, fn, args, source, target):
+        """``fn(x, w, row_offset, state, *args)`` -> ``(state, part)`` on every chunk held.
+
+        Each chunk's state is read from token ``source`` (None: no state yet) and the new one
+        kept under token ``target``; only the parts are returned, as :meth:`run` returns its
+        results.
+        """
+        before = [None] * len(self.xs) if source is None else self.states[source]
+        after = [None] * len(self.xs)
+
+        def run_group(group):
+            parts = []
+            for i in group:
+                after[i], part = fn(self.xs[i], self.ws[i], self.offsets[i], before[i], *args)
+                parts.append(part)
+            return parts
+
+        parts = self._map_groups(run_group)
+        self.states[target] = after
+        return parts
+
+    def release(self, token):
+        """Let go of the states kept under ``token``."""
+        self.states.pop(token, None)
+
+    def _map_groups(self, run_group):
         if len(self.groups) == 1:
             return [run_group(self.groups[0])]
         return list(self._pool.map(run_group, self.groups))
@@ -152,10 +185,39 @@ class DirectPasses:
             (or its connection broke), and the caller is to run the pass as tasks. An error
             raised by ``fn`` comes through: as raised, or from that task pass.
         """
+        return self._call("run", fn, args)
+
+    def run_with_state(self, fn, args, state=None):
+        """``fn(x, w, row_offset, state, *args)`` -> ``(state, part)`` on every chunk, the
+        states staying in the actors.
+
+        Parameters
+        ----------
+        state : DirectState or None
+            The states the pass reads (None: none yet).
+
+        Returns
+        -------
+        (DirectState, list) or None
+            The new states and one part per chunk, in chunk order; None as :meth:`run`.
+        """
+        target = DirectState(self, uuid.uuid4().hex)
+        parts = self._call("run_with_state", fn, args,
+                           None if state is None else state.token, target.token)
+        return None if parts is None else (target, parts)
+
+    def release(self, token):
+        """Let go of the states kept under ``token`` (not waited for: the actors run their
+        calls in order, so the next pass finds them gone)."""
+        if self.alive():
+            for _, actor, _ in self.hosts:
+                actor.release(token)
+
+    def _call(self, method, *args):
         if not self.alive():
             return None
         try:
-            calls = [actor.run(fn, args) for _, actor, _ in self.hosts]
+            calls = [getattr(actor, method)(*args) for _, actor, _ in self.hosts]
             parts = [None] * self.n_chunks
             for call, (_, _, order) in zip(calls, self.hosts):
                 results = self._wait(call)
@@ -195,6 +257,28 @@ class DirectPasses:
 
 class DirectUnavailable(RuntimeError):
     """The actors could not be started; passes run as tasks."""
+
+
+class StateLost(RuntimeError):
+    """Per-chunk state kept in the actors is gone (a worker left); the chain of stateful
+    passes that built it must start again."""
+
+
+class DirectState:
+    """Handle on per-chunk states kept in the actors of a :class:`DirectPasses`.
+
+    Parameters
+    ----------
+    passes : DirectPasses
+    token : str
+    """
+
+    def __init__(self, passes, token):
+        self.passes = passes
+        self.token = token
+
+    def release(self):
+        self.passes.release(self.token)
 
 
 def _held(ref, own):

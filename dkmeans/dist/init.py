@@ -5,6 +5,10 @@ each sample every row with probability ``min(1, l * w * D(x)^2 / phi)``, ``l =
 oversampling_factor * k``; candidates weighted by the rows nearest to them; weighted k-means++
 and Lloyd on the candidates in memory, several times, keeping the lowest cost. All draws are
 keyed by global row index, so the result does not depend on chunking or scheduling.
+
+On persisted data with short passes the rounds' per-row state stays in the direct-pass actors
+(:mod:`dkmeans.dist.direct`); should a worker holding some of it leave, the rounds start again
+as tasks and, the draws being keyed, end at the same centres.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import logging
 
 import numpy as np
 
+from dkmeans.dist.direct import StateLost
 from dkmeans.dist.graph import sum_parts
 from dkmeans.kernels.kmeans_parallel import (
     chunk_candidate_weights,
@@ -133,6 +138,16 @@ def kmeans_parallel(backend, n_clusters, *, seed, shift, oversampling_factor=2.0
     n_trials : int, default 5
         Reclusterings of the candidates; the lowest weighted cost wins.
     """
+    try:
+        return _kmeans_parallel(backend, n_clusters, seed, shift, oversampling_factor, rounds,
+                                n_trials)
+    except StateLost as error:
+        logger.info("k-means|| starts again as task passes: %s", error)
+        return _kmeans_parallel(backend, n_clusters, seed, shift, oversampling_factor, rounds,
+                                n_trials)
+
+
+def _kmeans_parallel(backend, n_clusters, seed, shift, oversampling_factor, rounds, n_trials):
     ell = max(oversampling_factor * n_clusters, MIN_ROWS_PER_ROUND)
 
     def another_round(done, n_candidates):
@@ -155,7 +170,7 @@ def kmeans_parallel(backend, n_clusters, *, seed, shift, oversampling_factor=2.0
         state, (cost, weights, sample) = backend.reduce_with_state(
             _round_chunk, _combine_round, state,
             args=(new, shift, n_candidates, key, ell, earlier),
-            phase=f"init-round{round_no}")
+            phase=f"init-round{round_no}", opaque_state=True)
         backend.release(old_state)
         n_candidates += new.shape[0]
         if not more or cost <= 0:
@@ -167,7 +182,8 @@ def kmeans_parallel(backend, n_clusters, *, seed, shift, oversampling_factor=2.0
             old_state = state
             state, sample = backend.reduce_with_state(
                 _sample_chunk, _KeepSampled(cost), state,
-                args=(stream_key(seed, round_no), ell, cost), phase=f"init-round{round_no}-sample")
+                args=(stream_key(seed, round_no), ell, cost), phase=f"init-round{round_no}-sample",
+                opaque_state=True)
             backend.release(old_state)
         if sample.rows.shape[0] == 0:
             break
@@ -176,7 +192,8 @@ def kmeans_parallel(backend, n_clusters, *, seed, shift, oversampling_factor=2.0
     if weights is None:  # stopped early (no cost left, or no row drawn): weigh them now
         old_state = state
         state, weights = backend.reduce_with_state(_weights_chunk, sum_parts, state,
-                                                   args=(n_candidates,), phase="init-weights")
+                                                   args=(n_candidates,), phase="init-weights",
+                                                   opaque_state=True)
         backend.release(old_state)
     candidates = np.concatenate(candidates)
     backend.release(state)

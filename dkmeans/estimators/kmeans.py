@@ -145,53 +145,55 @@ default 'k-means||'
         weights = check_sample_weight(sample_weight, X)
         seed = resolve_seed(self.random_state)
         backend = make_backend(X, weights, n_threads=params["n_threads"])
-        moments = data_moments(backend)
-        if moments.n_nonfinite:
-            raise ValueError(f"Input X contains NaN or infinity: {moments.n_nonfinite} row(s), "
-                             f"the first at row {moments.first_nonfinite}.")
-        check_magnitude(moments, X.dtype)
-        if weights is not None and not moments.weight_sum > 0:
-            raise ValueError("Sample weights must contain at least one non-zero number.")
-        shift = moments.mean
-        tol = params["tol"] * float(np.mean(moments.variance))
+        try:
+            moments = data_moments(backend)
+            if moments.n_nonfinite:
+                raise ValueError(f"Input X contains NaN or infinity: {moments.n_nonfinite} row(s), "
+                                 f"the first at row {moments.first_nonfinite}.")
+            check_magnitude(moments, X.dtype)
+            if weights is not None and not moments.weight_sum > 0:
+                raise ValueError("Sample weights must contain at least one non-zero number.")
+            shift = moments.mean
+            tol = params["tol"] * float(np.mean(moments.variance))
 
-        state = _usable_checkpoint(checkpoint, shift, params, seed)
-        if state is None:
-            state = dict(iteration=0, n_iter=None, converged=None, history=[],
-                         centers=self._initial_centers(backend, params, seed, shift) - shift)
-        else:
-            logger.info("resuming from the checkpoint of iteration %d", state["iteration"])
-        history = list(state["history"])
-        callback = history.append if on_iteration is None else (
-            lambda r: (history.append(r), on_iteration(r)))
-        on_state = None if checkpoint is None else (
-            lambda it, c, n, cv, wxn: checkpoint.save(dict(
-                kind="kmeans-lloyd", iteration=it, centers=c.copy(), n_iter=n.copy(),
-                converged=cv.copy(), history=list(history), shift=shift, seed=seed,
-                params=_checkpoint_params(params), sum_wxn=wxn)))
-        centers, n_iter, _ = lloyd(backend, state["centers"], shift=shift, tol=tol,
-                                   max_iter=params["max_iter"], on_iteration=callback,
-                                   start_iteration=state["iteration"], n_iter=state["n_iter"],
-                                   converged=state["converged"], on_state=on_state,
-                                   sum_wxn=state.get("sum_wxn"))
-        labels = distances = None
-        if centers.shape[0] > 1:
-            inertias = final_inertia(backend, centers, shift=shift)
-        else:  # one restart: labels, distances and inertia from the same final pass
-            inertia, labels, distances = final_pass(backend, centers, shift=shift)
-            inertias = np.array([inertia])
-        best = int(np.argmin(inertias))
-        best_centers = centers[best] + shift
+            state = _usable_checkpoint(checkpoint, shift, params, seed)
+            if state is None:
+                state = dict(iteration=0, n_iter=None, converged=None, history=[],
+                             centers=self._initial_centers(backend, params, seed, shift) - shift)
+            else:
+                logger.info("resuming from the checkpoint of iteration %d", state["iteration"])
+            history = list(state["history"])
+            callback = history.append if on_iteration is None else (
+                lambda r: (history.append(r), on_iteration(r)))
+            on_state = None if checkpoint is None else (
+                lambda it, c, n, cv, wxn: checkpoint.save(dict(
+                    kind="kmeans-lloyd", iteration=it, centers=c.copy(), n_iter=n.copy(),
+                    converged=cv.copy(), history=list(history), shift=shift, seed=seed,
+                    params=_checkpoint_params(params), sum_wxn=wxn)))
+            centers, n_iter, _ = lloyd(backend, state["centers"], shift=shift, tol=tol,
+                                       max_iter=params["max_iter"], on_iteration=callback,
+                                       start_iteration=state["iteration"], n_iter=state["n_iter"],
+                                       converged=state["converged"], on_state=on_state,
+                                       sum_wxn=state.get("sum_wxn"))
+            labels = distances = None
+            if centers.shape[0] > 1:
+                inertias = final_inertia(backend, centers, shift=shift)
+            else:  # one restart: labels, distances and inertia from the same final pass
+                inertia, labels, distances = final_pass(backend, centers, shift=shift)
+                inertias = np.array([inertia])
+            best = int(np.argmin(inertias))
+            best_centers = centers[best] + shift
 
-        check_feature_names(self, names, reset=True)
-        self.n_features_in_ = X.shape[1]
-        self.cluster_centers_ = best_centers.astype(X.dtype)
-        self._shift = shift
-        self.inertia_ = float(inertias[best])
-        self.n_iter_ = int(n_iter[best])
-        self.history_ = history
-        self.labels_ = labels if labels is not None else self._labels_for(backend, X)
-        backend.close()
+            check_feature_names(self, names, reset=True)
+            self.n_features_in_ = X.shape[1]
+            self.cluster_centers_ = best_centers.astype(X.dtype)
+            self._shift = shift
+            self.inertia_ = float(inertias[best])
+            self.n_iter_ = int(n_iter[best])
+            self.history_ = history
+            self.labels_ = labels if labels is not None else self._labels_for(backend, X)
+        finally:  # the direct-pass actors go even when the fit raises
+            backend.close()
         # each row's distance to its centre when the final pass produced it (for the job
         # runner's distance column), else None
         self._distances = distances

@@ -53,7 +53,8 @@ def test_dask_and_local_backends_agree_and_chunking_does_not_matter():
     start = X[:4][None] - X.mean(0)
     shift = X.mean(0)
     results = []
-    for backend in (LocalBackend(X, chunk_rows=1000), DaskBackend(da.from_array(X, chunks=(333, 3))),
+    for backend in (LocalBackend(X, chunk_rows=1000),
+                    DaskBackend(da.from_array(X, chunks=(333, 3))),
                     DaskBackend(da.from_array(X, chunks=(4000, 3)))):
         centers, n_iter, converged = lloyd(backend, start, shift=shift, tol=0.0, max_iter=100)
         results.append((centers, n_iter))

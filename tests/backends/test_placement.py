@@ -130,10 +130,10 @@ def test_unevenly_held_chunks_are_spread_once_and_give_the_same_result(client):
     workers = sorted(client.scheduler_info()["workers"])
     pieces = [client.scatter(data[i * 1500:(i + 1) * 1500], workers=[workers[0]])
               for i in range(4)]
-    X = da.concatenate([da.from_delayed(p, shape=(1500, 4), dtype=data.dtype)
-                        for p in pieces]).persist()
+    X = client.persist(da.concatenate([da.from_delayed(p, shape=(1500, 4), dtype=data.dtype)
+                                       for p in pieces]), workers=[workers[0]])
     wait(futures_of(X))
-    assert len({holders[0] for holders in client.who_has(X).values()}) == 1
+    assert {holders[0] for holders in client.who_has(X).values()} == {workers[0]}
     shift = data.mean(0)
     centers = (data[:5] - shift)[None]
     backend = DaskBackend(X, split_every=3)

@@ -12,7 +12,7 @@ from distributed import Client, LocalCluster, get_task_stream, wait
 from dkmeans import KMeans
 from dkmeans.dist import backend as backend_module
 from dkmeans.dist.backend import DaskBackend
-from dkmeans.dist.direct import DirectPasses, DirectUnavailable
+from dkmeans.dist.direct import DirectPasses, DirectState, DirectUnavailable, StateLost
 from dkmeans.dist.graph import sum_parts
 from dkmeans.dist.lloyd import lloyd
 from dkmeans.dist.placement import place_chunks
@@ -63,8 +63,8 @@ def test_after_a_short_task_pass_the_phase_goes_straight_to_the_workers(client):
     _wait_for_no_actors(client)
 
 
-def _wait_for_no_actors(client):
-    deadline = time.monotonic() + 10
+def _wait_for_no_actors(client, seconds=10):
+    deadline = time.monotonic() + seconds
     while sum(client.run(lambda dask_worker: len(dask_worker.state.actors)).values()):
         assert time.monotonic() < deadline, "the actors outlived close()"
         time.sleep(0.05)
@@ -170,3 +170,121 @@ def test_a_worker_with_two_threads_runs_its_groups_side_by_side(monkeypatch):
         monkeypatch.setattr(backend_module, "DIRECT_PASS_SECONDS", 0.0)
         tasks, _ = _fit(DaskBackend(Xd), X)
     np.testing.assert_array_equal(direct, tasks)
+
+
+def _kmeans_parallel_tasks(stream):
+    return [t for t in stream.data if t["key"][0].startswith("dkmeans-init-")]
+
+
+def _init_on(backend):
+    from dkmeans.dist.init import kmeans_parallel
+    from dkmeans.dist.lloyd import data_moments
+
+    shift = data_moments(backend).mean  # the first pass of a fit, run as tasks
+    return kmeans_parallel(backend, K, seed=5, shift=shift)
+
+
+def _states_held(client):
+    return sum(client.run(lambda dask_worker: sum(
+        len(getattr(actor, "states", ())) for actor in dask_worker.state.actors.values())
+    ).values())
+
+
+def test_kmeans_parallel_rounds_run_through_the_actors_and_match_tasks(client, monkeypatch):
+    X = _blobs(seed=6).astype(np.float32)
+    Xd = _persisted(X, 700)
+    backend = DaskBackend(Xd)
+    with get_task_stream(client) as stream:
+        direct = _init_on(backend)
+    assert backend._direct
+    assert _kmeans_parallel_tasks(stream) == []  # the first centre and the rounds: actor calls
+    deadline = time.monotonic() + 10
+    while _states_held(client):  # released without waiting: gone once the actors get to it
+        assert time.monotonic() < deadline, "the rounds' states outlived k-means||"
+        time.sleep(0.05)
+    backend.close()
+    _wait_for_no_actors(client)
+    local = _init_on(backend_module.LocalBackend(X, chunk_rows=700))
+    monkeypatch.setattr(backend_module, "DIRECT_PASS_SECONDS", 0.0)
+    tasks_backend = DaskBackend(Xd)
+    with get_task_stream(client) as stream:
+        tasks = _init_on(tasks_backend)
+    assert tasks_backend._direct is None and _kmeans_parallel_tasks(stream)
+    np.testing.assert_array_equal(direct, tasks)
+    np.testing.assert_array_equal(direct, local)
+
+
+def test_rows_are_taken_through_the_actors(client):
+    X = _blobs(seed=7)
+    backend = DaskBackend(_persisted(X, 700))
+    assert backend.reduce(_count_rows, sum_parts, args=(None,), phase="count",
+                          result_nbytes=8)[0] == len(X)  # a short task pass
+    index = np.array([3_999, 0, 701, 701, 2_100])
+    np.testing.assert_array_equal(backend.take_rows(index), X[index])
+    assert backend._direct
+    backend.close()
+
+
+def _count_and_remember(x, w, offset, state):
+    seen = 0 if state is None else state
+    return seen + len(x), np.array([seen])
+
+
+def test_a_state_whose_actors_are_gone_is_reported_lost(client):
+    backend = DaskBackend(_persisted(_blobs(), 500))
+    backend.reduce(_count_rows, sum_parts, args=(None,), phase="count", result_nbytes=8)
+    state, seen = backend.reduce_with_state(_count_and_remember, sum_parts, None,
+                                            opaque_state=True)
+    assert isinstance(state, DirectState) and seen[0] == 0
+    state2, seen = backend.reduce_with_state(_count_and_remember, sum_parts, state,
+                                             opaque_state=True)
+    assert seen[0] == 4_000  # each chunk read back the state it left
+    backend.release(state)
+    backend._abandon_direct()  # as when a worker holding an actor leaves
+    with pytest.raises(StateLost):
+        backend.reduce_with_state(_count_and_remember, sum_parts, state2, opaque_state=True)
+    # a new chain runs as tasks, its state as futures
+    state3, seen = backend.reduce_with_state(_count_and_remember, sum_parts, None,
+                                             opaque_state=True)
+    assert not isinstance(state3, DirectState) and seen[0] == 0
+    backend.release(state3)
+
+
+def test_a_worker_lost_during_kmeans_parallel_starts_it_again_as_tasks(own_cluster, caplog):
+    X = _blobs(n=20_000, seed=8)
+    Xd = _persisted(X, 2_500)
+    reference = _init_on(backend_module.LocalBackend(X, chunk_rows=2_500))
+    warm_up = DaskBackend(Xd)  # the new workers load the kernels: the passes after are short
+    np.testing.assert_array_equal(_init_on(warm_up), reference)
+    warm_up.close()
+    victims = list(own_cluster.run(os.getpid).values())[:1]
+    backend = DaskBackend(Xd)
+    release = backend.release
+
+    def kill_at_first_direct_state(state):
+        # between two rounds, as the first round's state is let go
+        if isinstance(state, DirectState) and victims:
+            os.kill(victims.pop(), signal.SIGKILL)
+        release(state)
+
+    backend.release = kill_at_first_direct_state
+    with caplog.at_level("INFO", logger="dkmeans.dist"):
+        centers = _init_on(backend)
+    assert "k-means|| starts again as task passes" in caplog.text, backend._task_pass_seconds
+    assert backend._direct is False
+    np.testing.assert_array_equal(centers, reference)
+
+
+def test_a_fit_that_raises_lets_its_actors_go(client):
+    X = _blobs(seed=9)
+    Xd = _persisted(X, 500)
+
+    def stop_at_fourth(record):
+        if record.iteration == 4:
+            raise KeyboardInterrupt  # as when a scheduled job is stopped mid-fit
+
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        KMeans(K, init=X[:K], max_iter=10, tol=0).fit(Xd, on_iteration=stop_at_fourth)
+    # the traceback keeps the fit's frames (and its backend) alive, as a caller's handler may
+    _wait_for_no_actors(client, seconds=3)
+    assert stopped.traceback
