@@ -204,7 +204,11 @@ def _persisted(X, client):
     import dask.array as da
 
     n_workers = len(client.scheduler_info()["workers"])
-    Xd = da.from_array(X, chunks=(int(np.ceil(len(X) / (2 * n_workers))), X.shape[1])).persist()
+    # each chunk allocated by the worker that holds it, as a Parquet or Zarr reader's chunks
+    # are; a chunk received in a message is a view at whatever byte offset its frame had
+    # (seen here: float32 rows at an odd address), which every library would pay for alike
+    Xd = da.from_array(X, chunks=(int(np.ceil(len(X) / (2 * n_workers))), X.shape[1]))
+    Xd = Xd.map_blocks(np.copy, dtype=X.dtype).persist()
     client.wait_for_workers(n_workers)
     return Xd
 

@@ -22,7 +22,8 @@ def _local_cluster():
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=":0", memory_limit="6GiB") as cluster, \
-            Client(cluster) as client:
+            Client(cluster, direct_to_workers=True) as client:
+        # as the job runner's own local cluster: calls go to the workers, not via the scheduler
         yield client
 
 

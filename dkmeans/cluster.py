@@ -167,7 +167,10 @@ def connect(cluster_cfg):
                       threads_per_worker=cluster_cfg.threads_per_worker,
                       memory_limit=cluster_cfg.memory_limit, processes=cluster_cfg.processes,
                       dashboard_address=dashboard if dashboard else None, **network,
-                      ) as cluster, Client(cluster, set_as_default=True) as client:
+                      ) as cluster, \
+            Client(cluster, set_as_default=True, direct_to_workers=True) as client:
+        # direct_to_workers: the workers are on this machine, so results and the direct
+        # passes' actor calls skip the scheduler hop (about 1 ms a call)
         logger.info("started a local Dask cluster: %d worker(s) x %d thread(s)",
                     cluster_cfg.n_workers, cluster_cfg.threads_per_worker)
         yield client

@@ -234,3 +234,17 @@ def test_grouped_passes_with_state_keep_it_with_the_chunk_and_match_per_chunk_ta
     per_chunk = kmeans_parallel(DaskBackend(da.from_array(data, chunks=(500, 4))), 5, seed=4,
                                 shift=shift)
     np.testing.assert_array_equal(grouped, per_chunk)
+
+
+def test_a_spread_copy_that_arrived_off_a_cache_line_is_realigned():
+    from dkmeans.dist.placement import CACHE_LINE, _aligned
+
+    rows = np.arange(300 * 7, dtype=np.float32).reshape(300, 7)
+    received = np.frombuffer(b"\0" + rows.tobytes(), dtype=np.uint8)[1:]  # an odd address
+    off = received.view(np.float32).reshape(300, 7)
+    assert off.ctypes.data % CACHE_LINE and not off.flags.aligned
+    copy = _aligned(off)
+    assert copy.ctypes.data % CACHE_LINE == 0 and copy.flags.c_contiguous
+    np.testing.assert_array_equal(copy, rows)
+    on_line = _aligned(copy)
+    assert on_line is copy  # nothing copied where nothing is gained
