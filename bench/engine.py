@@ -51,11 +51,12 @@ def _timed(fit, repeats=2):
 
 
 def per_iteration(make_estimator, X, fit_kwargs=None, repeats=2):
-    """Seconds per Lloyd iteration, fixed costs cancelled."""
+    """Seconds per Lloyd iteration, fixed costs cancelled; NaN when the machine slowed so
+    much during the short fit that it took as long as the long one (no figure that round)."""
     fit_kwargs = fit_kwargs or {}
     one = _timed(lambda: make_estimator(1).fit(X, **fit_kwargs), repeats)
     many = _timed(lambda: make_estimator(1 + ITERATIONS).fit(X, **fit_kwargs), repeats)
-    return max(many - one, 1e-9) / ITERATIONS
+    return (many - one) / ITERATIONS if many > one else float("nan")
 
 
 def interleaved(measures, rounds=ROUNDS):
@@ -139,12 +140,13 @@ def run(results, *, start_cluster=None):
                 repeats=PAIR_REPEATS),
             "init": lambda: init_seconds(X, init, repeats=1),
         })
-        row["dkmeans_numpy_ms"] = 1e3 * float(np.median(rounds["dkmeans"]))
-        row["sklearn_ms"] = 1e3 * float(np.median(rounds["sklearn"]))
-        row["ratio_numpy_vs_sklearn"] = float(np.median(rounds["dkmeans"] / rounds["sklearn"]))
+        row["dkmeans_numpy_ms"] = 1e3 * float(np.nanmedian(rounds["dkmeans"]))
+        row["sklearn_ms"] = 1e3 * float(np.nanmedian(rounds["sklearn"]))
+        row["ratio_numpy_vs_sklearn"] = float(np.nanmedian(rounds["dkmeans"]
+                                                           / rounds["sklearn"]))
         row["ratio_numpy_vs_sklearn_range"] = _range(rounds["dkmeans"] / rounds["sklearn"])
-        row["kmeans_parallel_init_s"] = float(np.median(rounds["init"]))
-        row["init_in_iterations"] = float(np.median(rounds["init"] / rounds["dkmeans"]))
+        row["kmeans_parallel_init_s"] = float(np.nanmedian(rounds["init"]))
+        row["init_in_iterations"] = float(np.nanmedian(rounds["init"] / rounds["dkmeans"]))
         row["floor_ms"] = 1e3 * gemm_floor(X, k)
         row["numpy_peak_over_input"] = numpy_peak_ratio(X, init)
         rows.append(row)
@@ -190,9 +192,9 @@ def _dask_rows(rows, data, start_cluster):
     for row in rows:
         name = row["dataset"]
         ratios = np.array(dask[name]) / np.array(sklearn_alone[name])
-        row["dkmeans_dask_ms"] = 1e3 * float(np.median(dask[name]))
-        row["sklearn_alone_for_dask_ms"] = 1e3 * float(np.median(sklearn_alone[name]))
-        row["ratio_dask_vs_sklearn"] = float(np.median(ratios))
+        row["dkmeans_dask_ms"] = 1e3 * float(np.nanmedian(dask[name]))
+        row["sklearn_alone_for_dask_ms"] = 1e3 * float(np.nanmedian(sklearn_alone[name]))
+        row["ratio_dask_vs_sklearn"] = float(np.nanmedian(ratios))
         row["ratio_dask_vs_sklearn_range"] = _range(ratios)
         row["dask_init_in_iterations"] = (row["dask_kmeans_parallel_init_s"] * 1e3
                                           / row["dkmeans_dask_ms"])
@@ -234,7 +236,7 @@ def _dask_once(Xd, init):
 
 
 def _range(values):
-    return [float(np.min(values)), float(np.max(values))]
+    return [float(np.nanmin(values)), float(np.nanmax(values))]
 
 
 def _format(row):
