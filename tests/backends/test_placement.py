@@ -144,12 +144,7 @@ def test_unevenly_held_chunks_are_spread_once_and_give_the_same_result(client):
     assert {_holder(client, X, ref) for ref in placement.spread} == {workers[1]}
     seen = backend.reduce(_where, sum_parts, phase="where", result_nbytes=64)
     assert {address for _, _, address in seen} == set(workers)
-    lazy = DaskBackend(da.from_array(data, chunks=(1500, 4)), split_every=3)
-    graph, final = lazy.reduce_graph(_lloyd_chunk, combine_partials,
-                                     args=(centers, shift, False), phase="lloyd")
-    per_chunk = _local_reference(graph, final)
-    for name in ("sums", "counts", "inertia", "far_index", "far_rows"):
-        np.testing.assert_array_equal(getattr(grouped, name), getattr(per_chunk, name))
+    _assert_per_chunk_tree_result(grouped, data, 1500, centers, shift)
 
 
 @pytest.mark.parametrize("result_nbytes", [1024, 1 << 40])
@@ -161,7 +156,12 @@ def test_grouped_pass_gives_the_per_chunk_tree_result_bit_for_bit(client, result
     backend = DaskBackend(X, split_every=3)
     grouped = backend.reduce(_lloyd_chunk, combine_partials, args=(centers, shift, False),
                              phase="lloyd", result_nbytes=result_nbytes)
-    lazy = DaskBackend(da.from_array(data, chunks=(500, 4)), split_every=3)
+    _assert_per_chunk_tree_result(grouped, data, 500, centers, shift)
+
+
+def _assert_per_chunk_tree_result(grouped, data, chunk_rows, centers, shift):
+    """``grouped`` is bitwise the Lloyd pass of one task per chunk of ``chunk_rows`` rows."""
+    lazy = DaskBackend(da.from_array(data, chunks=(chunk_rows, data.shape[1])), split_every=3)
     graph, final = lazy.reduce_graph(_lloyd_chunk, combine_partials,
                                      args=(centers, shift, False), phase="lloyd")
     per_chunk = _local_reference(graph, final)
