@@ -209,19 +209,24 @@ def _copy_to(client, future, address):
                          key=f"dkmeans-spread-{tokenize(future.key, address)}")
 
 
-#: Bytes of a cache line: a spread copy starts on one.
+#: Bytes of a cache line: a realigned spread copy starts on one.
 CACHE_LINE = 64
+
+#: Alignment of every array NumPy allocates (malloc's); a chunk at such an address is read
+#: as fast as any, so it is kept as it is.
+ALLOCATED_ALIGNMENT = 16
 
 
 def _aligned(value):
-    """A transferred chunk, copied once to a cache-line boundary if it arrived elsewhere.
+    """A transferred chunk, copied once to a cache-line boundary if it arrived off the
+    alignment NumPy's own arrays have.
 
     A received array is a view of the message buffer at whatever byte offset its frame had
     (seen: float32 rows at an odd address), and every pass over it then either runs slower
     or copies it block by block (:func:`~dkmeans.kernels.partials.aligned_blocks`); on S of
     ``make bench`` such a chunk's Lloyd pass took 10.4-13.7 ms instead of 8.6-9.4.
     """
-    if not isinstance(value, np.ndarray) or value.ctypes.data % CACHE_LINE == 0:
+    if not isinstance(value, np.ndarray) or value.ctypes.data % ALLOCATED_ALIGNMENT == 0:
         return value
     raw = np.empty(value.nbytes + CACHE_LINE, dtype=np.uint8)
     start = -raw.ctypes.data % CACHE_LINE

@@ -246,5 +246,5 @@ def test_a_spread_copy_that_arrived_off_a_cache_line_is_realigned():
     copy = _aligned(off)
     assert copy.ctypes.data % CACHE_LINE == 0 and copy.flags.c_contiguous
     np.testing.assert_array_equal(copy, rows)
-    on_line = _aligned(copy)
-    assert on_line is copy  # nothing copied where nothing is gained
+    assert _aligned(copy) is copy  # nothing copied where nothing is gained
+    assert _aligned(rows) is rows  # NumPy's own allocation
