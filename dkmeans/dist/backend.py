@@ -6,8 +6,9 @@ Both backends offer the same two calls, so the drivers (Lloyd, k-means||) are wr
   chunk, then ``combine`` in a fixed tree; returns the combined value to the caller.
 - ``reduce_with_state(...)``: the same, but ``fn`` also receives and returns per-chunk state
   (for example each row's distance to its nearest candidate) that stays where the chunk lives.
-  A caller that only hands the state back (``opaque_state=True``) lets it stay in the
-  direct-pass actors, so a chain of short stateful passes skips the scheduler too.
+  A caller that passes each state on to the next pass only (``chained_state=True``) lets it
+  stay in the direct-pass actors, so a chain of short stateful passes skips the scheduler
+  too, and lets ``fn`` update it in place wherever nothing else can still read it.
 
 ``fn`` must be a module-level function (picklable); large arguments travel in ``args``, which
 enter the graph once per call, never captured in closures.
@@ -20,6 +21,7 @@ repeated short passes then skip the scheduler altogether (:mod:`dkmeans.dist.dir
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import threading
@@ -138,9 +140,11 @@ class LocalBackend:
         return _tree_combine_local(self._run(fn, args), combine, split_every)
 
     def reduce_with_state(self, fn, combine, state, *, args=(), phase="reduce",
-                          split_every=SPLIT_EVERY, opaque_state=False):
+                          split_every=SPLIT_EVERY, chained_state=False):
+        """See :meth:`DaskBackend.reduce_with_state`; a chained state is this process's own,
+        so ``fn`` may always update it in place."""
         states = state if state is not None else [None] * len(self.slices)
-        pairs = self._run(fn, args, states)
+        pairs = self._run(_owning(fn) if chained_state else fn, args, states)
         return [p[0] for p in pairs], _tree_combine_local([p[1] for p in pairs], combine,
                                                           split_every)
 
@@ -365,18 +369,21 @@ class DaskBackend:
         return client.gather(futures)
 
     def reduce_with_state(self, fn, combine, state, *, args=(), phase="reduce",
-                          split_every=None, opaque_state=False):
+                          split_every=None, chained_state=False):
         """``fn(x, w, row_offset, state, *args)`` -> ``(state, part)`` on every chunk; the
         parts combine in the fixed tree and come back, the states stay with their chunks.
 
         Parameters
         ----------
-        opaque_state : bool, default False
-            The caller only hands the returned state back to this method or to
-            :meth:`release` (never to :meth:`state_rows`). A chain of such passes over
-            persisted data whose passes are short then runs through the direct-pass actors,
-            which keep the states; when they lose them, :class:`StateLost` is raised and the
-            caller starts the chain again (as tasks from then on).
+        chained_state : bool, default False
+            The caller hands the returned state only to the next such call (as its
+            ``state``, letting it go right after) or to :meth:`release`, never to
+            :meth:`state_rows`. A chain of such passes over persisted data whose passes are
+            short then runs through the direct-pass actors, which keep the states; when they
+            lose them, :class:`StateLost` is raised and the caller starts the chain again
+            (as tasks from then on). ``fn`` then takes a keyword ``state_owned``: True where
+            nothing else can read the state it is given (in process, or in the actors), so
+            it may update it in place; False in tasks, where a state is a task's result.
 
         Returns
         -------
@@ -389,7 +396,7 @@ class DaskBackend:
         client = self._client()
         placement = None if client is None else self._placed(client)
         if isinstance(state, DirectState) or (
-                opaque_state and state is None and placement is not None
+                chained_state and state is None and placement is not None
                 and self._short_passes()):
             result = self._direct_with_state(client, placement, fn, combine, state, args,
                                              split_every)
@@ -428,7 +435,7 @@ class DaskBackend:
         direct = self._direct_passes(client, placement) if state is None else self._direct
         if state is not None and (not direct or state.passes is not direct):
             raise StateLost("the workers holding the per-chunk state have left")
-        result = None if direct is None else direct.run_with_state(fn, args, state)
+        result = None if direct is None else direct.run_with_state(_owning(fn), args, state)
         if result is None:
             if direct:
                 self._abandon_direct()
@@ -510,6 +517,12 @@ class DaskBackend:
             for s in state:
                 if hasattr(s, "release"):
                     s.release()
+
+
+def _owning(fn):
+    """``fn`` told that it may update the state it is given in place (see
+    :meth:`DaskBackend.reduce_with_state`)."""
+    return functools.partial(fn, state_owned=True)
 
 
 def _rows_in_chunk(x, w, offset, index):

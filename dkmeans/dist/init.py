@@ -72,15 +72,19 @@ def uniform_rows(backend, n_rows, *, seed, stream=0):
     return rows, index
 
 
-def _round_chunk(x, w, offset, state, new, shift, start, key, ell, earlier=None):
+def _round_chunk(x, w, offset, state, new, shift, start, key, ell, earlier=None,
+                 state_owned=False):
     """One k-means|| pass over a chunk: measure the new candidates, then draw the chunk's share
     of the next round's sample against the chunk's own cost (with ``key``) or, on the last
     pass (``key`` None), count the rows nearest to each candidate.
 
+    The previous state is updated in place where the backend says it is ``state_owned``
+    (a chained state, see :meth:`~dkmeans.dist.backend.DaskBackend.reduce_with_state`).
     Returns the new state and ``(cost, candidate weights or None, sample or None)``.
     """
     new_state, cost = chunk_update_nearest(x, new, state, shift=shift, offset=start,
-                                           sample_weight=w, earlier=earlier)
+                                           sample_weight=w, earlier=earlier,
+                                           overwrite_state=state_owned)
     if key is None:  # the last pass: weigh the candidates
         return new_state, (cost, chunk_candidate_weights(new_state, start + new.shape[0], w),
                            None)
@@ -97,7 +101,7 @@ def _combine_round(parts):
     return cost, None, keep_sampled([p[2] for p in parts], cost)
 
 
-def _weights_chunk(x, w, offset, state, n_candidates):
+def _weights_chunk(x, w, offset, state, n_candidates, state_owned=False):
     return state, chunk_candidate_weights(state, n_candidates, w)
 
 
@@ -111,7 +115,7 @@ class _KeepSampled:
         return keep_sampled(parts, self.cost)
 
 
-def _sample_chunk(x, w, offset, state, key, ell, cost):
+def _sample_chunk(x, w, offset, state, key, ell, cost, state_owned=False):
     return state, chunk_sample(x, state, key=key, oversampling=ell, cost=cost,
                                row_offset=offset, sample_weight=w)
 
@@ -170,7 +174,7 @@ def _kmeans_parallel(backend, n_clusters, seed, shift, oversampling_factor, roun
         state, (cost, weights, sample) = backend.reduce_with_state(
             _round_chunk, _combine_round, state,
             args=(new, shift, n_candidates, key, ell, earlier),
-            phase=f"init-round{round_no}", opaque_state=True)
+            phase=f"init-round{round_no}", chained_state=True)
         backend.release(old_state)
         n_candidates += new.shape[0]
         if not more or cost <= 0:
@@ -183,7 +187,7 @@ def _kmeans_parallel(backend, n_clusters, seed, shift, oversampling_factor, roun
             state, sample = backend.reduce_with_state(
                 _sample_chunk, _KeepSampled(cost), state,
                 args=(stream_key(seed, round_no), ell, cost), phase=f"init-round{round_no}-sample",
-                opaque_state=True)
+                chained_state=True)
             backend.release(old_state)
         if sample.rows.shape[0] == 0:
             break
@@ -193,7 +197,7 @@ def _kmeans_parallel(backend, n_clusters, seed, shift, oversampling_factor, roun
         old_state = state
         state, weights = backend.reduce_with_state(_weights_chunk, sum_parts, state,
                                                    args=(n_candidates,), phase="init-weights",
-                                                   opaque_state=True)
+                                                   chained_state=True)
         backend.release(old_state)
     candidates = np.concatenate(candidates)
     backend.release(state)

@@ -225,7 +225,7 @@ def test_rows_are_taken_through_the_actors(client):
     backend.close()
 
 
-def _count_and_remember(x, w, offset, state):
+def _count_and_remember(x, w, offset, state, state_owned=False):
     seen = 0 if state is None else state
     return seen + len(x), np.array([seen])
 
@@ -234,18 +234,18 @@ def test_a_state_whose_actors_are_gone_is_reported_lost(client):
     backend = DaskBackend(_persisted(_blobs(), 500))
     backend.reduce(_count_rows, sum_parts, args=(None,), phase="count", result_nbytes=8)
     state, seen = backend.reduce_with_state(_count_and_remember, sum_parts, None,
-                                            opaque_state=True)
+                                            chained_state=True)
     assert isinstance(state, DirectState) and seen[0] == 0
     state2, seen = backend.reduce_with_state(_count_and_remember, sum_parts, state,
-                                             opaque_state=True)
+                                             chained_state=True)
     assert seen[0] == 4_000  # each chunk read back the state it left
     backend.release(state)
     backend._abandon_direct()  # as when a worker holding an actor leaves
     with pytest.raises(StateLost):
-        backend.reduce_with_state(_count_and_remember, sum_parts, state2, opaque_state=True)
+        backend.reduce_with_state(_count_and_remember, sum_parts, state2, chained_state=True)
     # a new chain runs as tasks, its state as futures
     state3, seen = backend.reduce_with_state(_count_and_remember, sum_parts, None,
-                                             opaque_state=True)
+                                             chained_state=True)
     assert not isinstance(state3, DirectState) and seen[0] == 0
     backend.release(state3)
 

@@ -196,3 +196,27 @@ def test_first_round_sweep_matches_numpy(dtype):
     atol = 1e-9 if dtype == np.float64 else 1e-5 * float(fresh[0].mean())
     np.testing.assert_allclose(later[0], fresh[0], rtol=0, atol=atol)
     assert np.mean(later[1] == fresh[1]) > 0.999
+
+
+@pytest.mark.parametrize("pruned", [False, True])
+def test_a_round_updates_an_owned_state_in_place_to_the_same_values(pruned, monkeypatch):
+    from dkmeans.kernels import distances
+
+    if pruned:  # rows grouped by their nearest earlier candidate, whatever the cost rule says
+        monkeypatch.setattr(distances, "GROUPING_COST", 0)
+        monkeypatch.setattr(distances, "PRUNED_WORK_SHARE", 1.0)
+    X = blobs(n=6000, k=8, d=4, seed=3)[0].astype(np.float32)
+    shift = X.astype(np.float64).mean(0)
+    first, _ = chunk_update_nearest(X, X[:1], None, shift=shift, offset=0)
+    state, _ = chunk_update_nearest(X, X[1:41], first, shift=shift, offset=1)
+    earlier = X[:41] if pruned else None
+    before = tuple(a.copy() for a in state)
+    copied, cost = chunk_update_nearest(X, X[41:81], state, shift=shift, offset=41,
+                                        earlier=earlier)
+    assert all(np.array_equal(a, b) for a, b in zip(state, before))  # left as it was
+    updated, owned_cost = chunk_update_nearest(X, X[41:81], state, shift=shift, offset=41,
+                                               earlier=earlier, overwrite_state=True)
+    assert updated[0] is state[0] and updated[1] is state[1]
+    for a, b in zip(updated, copied):
+        np.testing.assert_array_equal(a, b)
+    assert owned_cost == cost and not np.array_equal(updated[1], before[1])
