@@ -155,6 +155,8 @@ def connect(cluster_cfg):
         return
     from distributed import Client, LocalCluster
 
+    from dkmeans.shutdown_logs import QuietWorkerShutdown
+
     dashboard = cluster_cfg.dashboard_address
     # worker processes talk over TCP on loopback only; threads use the in-process transport,
     # which takes no host at all
@@ -171,6 +173,7 @@ def connect(cluster_cfg):
             Client(cluster, set_as_default=True, direct_to_workers=True) as client:
         # direct_to_workers: the workers are on this machine, so results and the direct
         # passes' actor calls skip the scheduler hop (about 1 ms a call)
+        client.register_plugin(QuietWorkerShutdown())
         logger.info("started a local Dask cluster: %d worker(s) x %d thread(s)",
                     cluster_cfg.n_workers, cluster_cfg.threads_per_worker)
         yield client
