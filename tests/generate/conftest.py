@@ -5,10 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-
-S3_KEY = "AKIADKMEANSGENKEY0003"
-S3_SECRET = "dkmeans-generate-secret-Hk2p9Qw7"
-BUCKET = "dkmeans-generate-test"
+from generate_helpers import BUCKET, S3_KEY, S3_SECRET
 
 
 def _free_port() -> int:

@@ -8,10 +8,10 @@ import os
 import dask
 import pyarrow.parquet as pq
 import pytest
-from conftest import BUCKET, S3_KEY, S3_SECRET
+from generate_helpers import BUCKET, S3_KEY, S3_SECRET
 
-import dkmeans.generate as gen
-from dkmeans.errors import OutputExistsError
+import dkmeans.generate.staging as staging
+from dkmeans.errors import OutputExistsError, StorageError
 from dkmeans.generate import generate_blobs
 
 KW = dict(rows=1000, features=2, centers=3, rows_per_file=250)
@@ -34,7 +34,7 @@ def visible(folder) -> list[str]:
 @pytest.fixture
 def failing_part(monkeypatch):
     """Make the task writing part 2 write half its bytes, then fail."""
-    real = gen._write_bytes
+    real = staging._write_bytes
 
     def write(handle, path, data):
         if path.endswith("part-00002.parquet"):
@@ -42,7 +42,7 @@ def failing_part(monkeypatch):
             raise OSError("injected failure while writing part 2")
         real(handle, path, data)
 
-    monkeypatch.setattr(gen, "_write_bytes", write)
+    monkeypatch.setattr(staging, "_write_bytes", write)
 
 
 @pytest.mark.parametrize("threads", [1, 2])
@@ -58,14 +58,14 @@ def test_a_failed_overwrite_keeps_the_old_dataset(tmp_path, monkeypatch):
     out = tmp_path / "blobs"
     generate_blobs(str(out), seed=1, **KW)
     before = snapshot(out)
-    real = gen._write_bytes
+    real = staging._write_bytes
 
     def write(handle, path, data):
         if path.endswith("part-00001.parquet"):
             raise OSError("injected failure")
         real(handle, path, data)
 
-    monkeypatch.setattr(gen, "_write_bytes", write)
+    monkeypatch.setattr(staging, "_write_bytes", write)
     with pytest.raises(OSError, match="injected failure"):
         generate_blobs(str(out), seed=2, overwrite=True, **KW)
     assert snapshot(out) == before
@@ -76,7 +76,7 @@ def test_a_failed_publish_puts_the_old_dataset_back(tmp_path, monkeypatch, faili
     out = tmp_path / "blobs"
     generate_blobs(str(out), seed=1, **KW)
     before = snapshot(out)
-    real = gen.move_many
+    real = staging.move_many
     calls = []
 
     def move(handle, pairs):
@@ -87,8 +87,8 @@ def test_a_failed_publish_puts_the_old_dataset_back(tmp_path, monkeypatch, faili
             raise OSError("injected failure while publishing")
         real(handle, pairs)
 
-    monkeypatch.setattr(gen, "move_many", move)
-    with pytest.raises(gen.StorageError, match="previous files were put back"):
+    monkeypatch.setattr(staging, "move_many", move)
+    with pytest.raises(StorageError, match="previous files were put back"):
         generate_blobs(str(out), seed=2, overwrite=True, **KW)
     assert snapshot(out) == before  # staging removed too
 
@@ -97,13 +97,13 @@ def test_parts_only_appear_once_all_are_written(tmp_path, monkeypatch):
     """While the tasks write, the target shows no part file at all."""
     out = tmp_path / "blobs"
     seen = []
-    real = gen._write_bytes
+    real = staging._write_bytes
 
     def write(handle, path, data):
         seen.append(visible(out))
         real(handle, path, data)
 
-    monkeypatch.setattr(gen, "_write_bytes", write)
+    monkeypatch.setattr(staging, "_write_bytes", write)
     generate_blobs(str(out), **KW)
     assert len(seen) == 4 and all(v == [] for v in seen)
     assert visible(out) == [f"part-0000{i}.parquet" for i in range(4)]
