@@ -17,6 +17,9 @@ Three ways to reach the rows, chosen by :func:`open_rows`:
   is read while the current one runs: at most two groups are held in cluster memory (the task
   gathers its group's chunks on one worker, so a worker holds at most about
   ``2 * stream_chunks`` chunks). If early stopping ends the fit, the group read ahead is wasted.
+  Chunks may each hold a few clusters only (files sorted or partitioned by a key), so the
+  sample that seeds the centres comes from every chunk (one more read), and neither
+  reassignment nor early stopping acts before every chunk has been read once.
 
 Early stopping, reassignment and the update are the kernels' (:mod:`dkmeans.kernels.minibatch`).
 """
@@ -34,7 +37,9 @@ from threadpoolctl import threadpool_limits
 from dkmeans.dist.backend import LocalBackend
 from dkmeans.dist.init import kmeans_parallel, kmeans_plusplus_init, random_init
 from dkmeans.dist.minibatch_chunks import (
+    GroupPlan,
     LocalExecutor,
+    concat_rows,
     check_finite_rows,
     chunk_layout,
     make_executor,
@@ -128,7 +133,8 @@ class InMemoryRows:
         self.X, self.w = X, sample_weight
         self.n_rows = X.shape[0]
 
-    def init_sample(self, seed, size):
+    def init_sample(self, seed, size, *, seeds_centers=True):
+        """``size`` rows drawn uniformly from all rows (whatever ``seeds_centers``)."""
         idx = np.sort(sample_indices(seed, self.n_rows, size))
         return np.asarray(self.X[idx], dtype=np.float64), None if self.w is None else self.w[idx]
 
@@ -168,7 +174,8 @@ class ChunkRows:
         self.handles = executor.resolve(executor.load(self.X, self.w, ids, self.offsets, seed=0,
                                                       n_pass=0, shuffle=False))
 
-    def init_sample(self, seed, size):
+    def init_sample(self, seed, size, *, seeds_centers=True):
+        """``size`` rows drawn uniformly from all rows (whatever ``seeds_centers``)."""
         idx = np.sort(sample_indices(seed, self.n_rows, size))
         return self.executor.rows(self.handles, _selection(idx, self.offsets))
 
@@ -223,12 +230,15 @@ class StreamRows:
         self.stream_chunks = stream_chunks
         self._first = None  # (pass, ids, handles) read for the initialisation sample
 
+    def _n_groups(self):
+        """Groups per epoch."""
+        return -(-len(self.lengths) // self.stream_chunks)
+
     def _groups(self, seed, first_pass, n_passes):
         n_chunks = len(self.lengths)
         for p in range(first_pass, first_pass + n_passes):
             order = chunk_order(seed, p, n_chunks)
-            n_groups = -(-n_chunks // self.stream_chunks)
-            for ids in np.array_split(order, n_groups):
+            for ids in np.array_split(order, self._n_groups()):
                 yield p, ids
 
     def _load(self, seed, item):
@@ -238,14 +248,54 @@ class StreamRows:
         return self.executor.load(self.X, self.w, ids, self.offsets, seed=seed, n_pass=n_pass,
                                   shuffle=True)
 
-    def init_sample(self, seed, size):
-        item = next(self._groups(seed, 0, 1))
-        handles = self.executor.resolve(self._load(seed, item))
-        self._first = (item[0], tuple(item[1]), handles)
-        lengths = np.array([self.lengths[i] for i in item[1]])
-        take = np.minimum(lengths, -(-size * lengths // max(lengths.sum(), 1)))
-        selection = [(j, np.arange(m)) for j, m in enumerate(take) if m > 0]
-        return self.executor.rows(handles, selection)
+    def init_sample(self, seed, size, *, seeds_centers=True):
+        """About ``size`` rows: from every chunk in proportion to its rows, or from the first
+        group only when they do not seed the centres.
+
+        A chunk gives the first rows of its first epoch's shuffle, a uniform sample of it.
+        Seeding centres from the first group alone would miss every cluster whose rows sit in
+        other chunks, as they do in files written sorted or partitioned by a key; so when the
+        epoch has several groups, a sample that seeds centres reads the data once more, group
+        by group. An explicit ``init`` needs the sample only for the centring point and
+        ``tol``, and takes it from the first group, which the first steps then use.
+
+        Parameters
+        ----------
+        seed : int
+        size : int
+        seeds_centers : bool, default True
+            False when ``init`` is an array of centres.
+
+        Returns
+        -------
+        rows : ndarray of shape (m, d), float64
+            In chunk order (the group's order when taken from one group); ``m`` is ``size``
+            rounded up by at most one row per chunk.
+        weights : ndarray of shape (m,) or None
+        """
+        groups = list(self._groups(seed, 0, 1))
+        if len(groups) == 1 or not seeds_centers:  # keep the group for the first steps
+            item = groups[0]
+            handles = self.executor.resolve(self._load(seed, item))
+            self._first = (item[0], tuple(item[1]), handles)
+            lengths = self.lengths[item[1]]
+            take = np.minimum(lengths, -(-size * lengths // max(lengths.sum(), 1)))
+            return self.executor.rows(handles, [(j, np.arange(m)) for j, m in enumerate(take)])
+        shares = np.minimum(self.lengths, -(-size * self.lengths // max(self.n_rows, 1)))
+        by_chunk = {}
+        pending = self._load(seed, groups[0])
+        for g, (_, ids) in enumerate(groups):
+            handles = self.executor.resolve(pending)
+            if g + 1 < len(groups):
+                pending = self._load(seed, groups[g + 1])  # reads while these rows are taken
+            taken, taken_w = self.executor.rows(
+                handles, [(j, np.arange(shares[i])) for j, i in enumerate(ids)])
+            self.executor.release(handles)
+            bounds = np.cumsum([0] + [int(shares[i]) for i in ids])
+            for j, i in enumerate(ids):
+                part = slice(bounds[j], bounds[j + 1])
+                by_chunk[int(i)] = (taken[part], None if taken_w is None else taken_w[part])
+        return concat_rows([by_chunk[i] for i in sorted(by_chunk)])
 
     def run(self, state, cfg, *, tol, early_stop=True, max_passes=None, on_step=None):
         """Stream ``max_passes`` epochs (default ``cfg.max_iter``) or until early stopping."""
@@ -278,7 +328,12 @@ class StreamRows:
             steps = max(1, int(round(group_rows / b)))
             state.n_passes = max(state.n_passes, n_pass + 1)
             before = state.n_steps
-            plan_ = (steps, cfg.reassignment_ratio)
+            # until every chunk has been read once, a centre's low count may only mean that its
+            # rows sit in chunks not read yet, and a rising batch inertia that harder chunks
+            # came (files sorted or partitioned by a key): no reassignment or early stop before
+            first_read = n_pass == 0 and self._n_groups() > 1
+            plan_ = GroupPlan(steps, 0.0 if first_read else cfg.reassignment_ratio,
+                              may_stop=not first_read)
             if self.in_memory or not self.executor.is_cluster:
                 result = run_group(state, monitor, plan_, *handles)
             else:
@@ -372,7 +427,8 @@ def init_on_sample(rows, weights, n_clusters, *, init, n_init, seed, oversamplin
     return starts[int(np.argmin(costs))], shift
 
 
-def minibatch_fit(rows, cfg, *, seed, init_size, make_state, on_step=None):
+def minibatch_fit(rows, cfg, *, seed, init_size, make_state, seeds_centers=True,
+                  on_step=None):
     """Initialise on a sample, then run mini-batch steps until early stopping or ``max_iter``.
 
     Parameters
@@ -381,9 +437,12 @@ def minibatch_fit(rows, cfg, *, seed, init_size, make_state, on_step=None):
     cfg : MiniBatchConfig
     seed : int
     init_size : int
-        Rows drawn for the initialisation sample (streaming: from the first group read).
+        Rows drawn for the initialisation sample (streaming: from every chunk, in proportion
+        to its rows).
     make_state : callable
         ``make_state(sample_rows, sample_weights) -> MiniBatchState``.
+    seeds_centers : bool, default True
+        Whether the sample seeds the centres (False: ``init`` is an array).
     on_step : callable, optional
         ``on_step(step_number, StepOutcome)`` after every step.
 
@@ -391,7 +450,7 @@ def minibatch_fit(rows, cfg, *, seed, init_size, make_state, on_step=None):
     -------
     RunResult
     """
-    sample, sample_w = rows.init_sample(seed, init_size)
+    sample, sample_w = rows.init_sample(seed, init_size, seeds_centers=seeds_centers)
     state = make_state(sample, sample_w)
     tol = cfg.tol * float(np.mean(np.var(sample, axis=0))) if cfg.tol > 0 else 0.0
     return rows.run(state, cfg, tol=tol, early_stop=True, on_step=on_step)

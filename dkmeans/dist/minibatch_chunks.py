@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import NamedTuple
 
 import dask
 import numpy as np
@@ -76,11 +77,29 @@ def _take_rows(handle, idx):
     return np.asarray(x[idx], dtype=np.float64), (None if w is None else w[idx])
 
 
-def _concat_rows(parts):
+def concat_rows(parts):
+    """One ``(rows, weights)`` from several; weights are None only when all parts' are."""
     rows = np.concatenate([p[0] for p in parts])
     if all(p[1] is None for p in parts):
         return rows, None
     return rows, np.concatenate([np.ones(len(p[0])) if p[1] is None else p[1] for p in parts])
+
+
+class GroupPlan(NamedTuple):
+    """How one streaming group runs its steps.
+
+    Attributes
+    ----------
+    n_steps : int
+    reassignment_ratio : float
+        0 turns reassignment off for the group.
+    may_stop : bool
+        Whether early stopping may end the fit in this group (the monitor is updated anyway).
+    """
+
+    n_steps: int
+    reassignment_ratio: float
+    may_stop: bool = True
 
 
 def run_group(state, monitor, plan, *handles):
@@ -94,7 +113,7 @@ def run_group(state, monitor, plan, *handles):
     state : MiniBatchState
     monitor : EarlyStopping or None
         None: no early stopping (``partial_fit``).
-    plan : tuple (n_steps, reassignment_ratio)
+    plan : GroupPlan
     *handles : tuple (x, w)
         The group's prepared chunks.
 
@@ -105,7 +124,7 @@ def run_group(state, monitor, plan, *handles):
     outcomes : list of StepOutcome
     stopped : bool
     """
-    n_steps, ratio = plan
+    n_steps, ratio = plan.n_steps, plan.reassignment_ratio
     bounds = [step_bounds(h[0].shape[0], n_steps) for h in handles]
     weighted = any(h[1] is not None for h in handles)
     outcomes = []
@@ -121,7 +140,7 @@ def run_group(state, monitor, plan, *handles):
                                      else h[1][b[j]: b[j + 1]] for h, b in zip(handles, bounds)])
             outcome = step_on_rows(state, xb, wb, reassignment_ratio=ratio)
             outcomes.append(outcome)
-            if monitor is not None and monitor.update(outcome):
+            if monitor is not None and monitor.update(outcome) and plan.may_stop:
                 return state, monitor, outcomes, True
     return state, monitor, outcomes, False
 
@@ -169,7 +188,7 @@ class LocalExecutor:
                                  for c, idx in selection])
 
     def rows(self, handles, selection):
-        return _concat_rows([_take_rows(handles[c], idx) for c, idx in selection])
+        return concat_rows([_take_rows(handles[c], idx) for c, idx in selection])
 
     def run_group(self, handles, state, monitor, plan):
         return run_group(state, monitor, plan, *handles)
@@ -225,7 +244,7 @@ class ClusterExecutor:
                             combine_partials, "minibatch-step")
 
     def rows(self, handles, selection):
-        return self._reduce(_take_rows, handles, selection, None, _concat_rows,
+        return self._reduce(_take_rows, handles, selection, None, concat_rows,
                             "minibatch-rows")
 
     def run_group(self, handles, state, monitor, plan):

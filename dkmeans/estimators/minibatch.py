@@ -43,7 +43,8 @@ class MiniBatchKMeans(PredictMixin, ClusterEstimator):
     weighted mean of all rows it has been given (per-centre counts, learning rate
     ``weight / count``); starved centres jump to random batch rows; the fit stops early when an
     exponentially weighted average of the batch inertia stops improving. The initial centres are
-    computed on a sample of ``init_size`` rows, so initialisation costs no pass over the data.
+    computed on a sample of ``init_size`` rows, so initialisation costs no pass over the data
+    held in memory (streaming reads it once for the sample, see below).
 
     How batches are drawn depends on the input:
 
@@ -55,7 +56,11 @@ class MiniBatchKMeans(PredictMixin, ClusterEstimator):
     - Dask array not in memory (e.g. read from Parquet): streaming. An epoch reads each chunk once
       in a random order, ``stream_chunks`` chunks at a time; their rows are shuffled where read
       and one task runs the group's steps, each batch taking rows from every chunk of the group.
-      Cluster memory holds two groups at most. ``max_iter`` then counts epochs.
+      Cluster memory holds two groups at most. ``max_iter`` then counts epochs. Files are often
+      written sorted or partitioned by a key, so that a chunk holds a few clusters only;
+      therefore the sample that seeds the centres is drawn from every chunk (one more read of
+      the data, group by group), and no centre is reassigned and early stopping does not end
+      the fit before every chunk has been read once.
 
     Random draws are keyed by the seed and the step number: a fixed ``random_state`` gives
     bitwise-identical centres on rerun and for any number of workers.
@@ -83,11 +88,15 @@ default 'k-means||'
         Stop after this many steps without improvement of the smoothed batch inertia.
     init_size : int, optional
         Rows of the initialisation sample; default ``3 * batch_size`` (at least
-        ``3 * n_clusters``). Streaming draws it from the first group of chunks read.
+        ``3 * n_clusters``). Streaming draws it from every chunk in proportion to its rows;
+        with an array ``init`` (the sample then only sets the centring point and ``tol``),
+        from the first group of chunks read.
     n_init : 'auto' or int, default 'auto'
         Initialisations tried on the sample (each scored on another ``init_size`` rows); the
         best is kept. 'auto' is 3 for 'random' and 1 otherwise, as in scikit-learn.
     reassignment_ratio : float, default 0.01
+        Centres whose total weight is below this fraction of the largest move to random rows
+        of the batch. When streaming, only from the second epoch on.
     streaming : {'auto', True, False}, default 'auto'
         'auto' streams a Dask array whose chunks are not in memory. False on such an array
         loads it whole into cluster memory, then samples batches from it.
@@ -257,7 +266,8 @@ default 'k-means||'
             on_step, last = self._step_callback(p, on_iteration)
             sample_size = p["init_size"] * (2 if p["n_init"] > 1 else 1)
             result = minibatch_fit(rows, self._config(p), seed=seed, init_size=sample_size,
-                                   make_state=self._make_state(p, seed), on_step=on_step)
+                                   make_state=self._make_state(p, seed),
+                                   seeds_centers=isinstance(p["init"], str), on_step=on_step)
             X, weights = rows.X, rows.w
         finally:
             rows.close()
@@ -332,7 +342,8 @@ default 'k-means||'
         if n < p["k"]:
             raise ValueError(f"n_samples={n} should be >= n_clusters={p['k']}.")
         seed = resolve_seed(self.random_state)
-        sample, sample_w = rows.init_sample(seed, p["init_size"] * (2 if p["n_init"] > 1 else 1))
+        sample, sample_w = rows.init_sample(seed, p["init_size"] * (2 if p["n_init"] > 1 else 1),
+                                            seeds_centers=isinstance(p["init"], str))
         return self._make_state(p, seed)(sample, sample_w)
 
     def _publish(self, state, dtype):
