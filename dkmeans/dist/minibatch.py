@@ -278,10 +278,9 @@ class StreamRows:
             item = groups[0]
             handles = self.executor.resolve(self._load(seed, item))
             self._first = (item[0], tuple(item[1]), handles)
-            lengths = self.lengths[item[1]]
-            take = np.minimum(lengths, -(-size * lengths // max(lengths.sum(), 1)))
+            take = _shares(size, self.lengths[item[1]])
             return self.executor.rows(handles, [(j, np.arange(m)) for j, m in enumerate(take)])
-        shares = np.minimum(self.lengths, -(-size * self.lengths // max(self.n_rows, 1)))
+        shares = _shares(size, self.lengths)
         by_chunk = {}
         pending = self._load(seed, groups[0])
         for g, (_, ids) in enumerate(groups):
@@ -360,6 +359,12 @@ class StreamRows:
             self.executor.release(self._first[2])
         self._first = None
         self.executor.close()
+
+
+def _shares(size, lengths):
+    """Rows to take from each chunk for a sample of about ``size``: in proportion to
+    ``lengths``, rounded up, at most the whole chunk."""
+    return np.minimum(lengths, -(-size * lengths // max(int(lengths.sum()), 1)))
 
 
 def open_rows(X, sample_weight=None, *, streaming="auto", stream_chunks=4):
