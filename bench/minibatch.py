@@ -174,8 +174,9 @@ def run_out_of_core(results, *, gib=6.2, n_workers=2, memory_limit="1GiB", d=32,
                     rows_per_file=250_000, batch_size=1024, stream_chunks=4, workdir=None):
     """Stream a Parquet dataset of ``gib`` GiB (>= 3 x total worker memory) to completion.
 
-    One full epoch (no early stopping) then the final pass computing ``inertia_``: the data is
-    read twice. Files are generated here, one at a time, and deleted afterwards.
+    The sample that seeds the centres, one full epoch (no early stopping), then the final pass
+    computing ``inertia_``: the data is read three times. Files are generated here, one at a
+    time, and deleted afterwards.
     """
     from distributed import Client, LocalCluster
 
@@ -201,13 +202,14 @@ def run_out_of_core(results, *, gib=6.2, n_workers=2, memory_limit="1GiB", d=32,
             report = client.run(_worker_report)
             restarted = workers_before != set(client.scheduler_info()["workers"])
     row = dict(gib=n * d * 4 / 2**30, rows=n, files=n_files, workers=n_workers,
-               memory_limit=memory_limit, seconds=seconds, rows_per_s=2 * n / seconds,
+               memory_limit=memory_limit, seconds=seconds, rows_per_s=3 * n / seconds,
                steps=model.n_steps_, inertia_per_row=model.inertia_ / n,
                expected_inertia_per_row=float(d), workers_restarted=restarted,
                worker_report=report)
     results["out_of_core"] = row
     print(f"out-of-core: {row['gib']:.2f} GiB on {n_workers} x {memory_limit}: "
-          f"{seconds:.0f} s for one epoch + labels pass ({row['rows_per_s']:,.0f} rows/s read), "
+          f"{seconds:.0f} s for the seeding sample, one epoch and the labels pass "
+          f"({row['rows_per_s']:,.0f} rows/s read), "
           f"{model.n_steps_} steps, inertia/row {row['inertia_per_row']:.3f} "
           f"(blobs of unit variance: {d} expected), workers restarted: {restarted}")
     for address, r in report.items():
