@@ -1,8 +1,8 @@
 """The job's own LocalCluster shuts down without logging its workers' heartbeats as errors.
 
 A worker that closes aborts its in-flight heartbeat, and distributed logs that with a
-traceback. These tests hold every heartbeat on the scheduler for two seconds, so that one is
-in flight whenever the cluster closes.
+traceback. These tests hold every heartbeat on the scheduler for five seconds, and close the
+cluster once each worker has one in flight.
 """
 
 import logging
@@ -22,18 +22,29 @@ def _hold_heartbeats(dask_scheduler):
     import asyncio
 
     answer = dask_scheduler.handlers["heartbeat_worker"]
+    dask_scheduler.dkmeans_held_heartbeats = 0
 
     async def held(*args, **kwargs):
-        await asyncio.sleep(2.0)
+        dask_scheduler.dkmeans_held_heartbeats += 1
+        await asyncio.sleep(5.0)
         return answer(*args, **kwargs)
 
     dask_scheduler.handlers["heartbeat_worker"] = held
 
 
+def _held_heartbeats(dask_scheduler):
+    return dask_scheduler.dkmeans_held_heartbeats
+
+
 def _close_during_a_heartbeat(client):
+    """Return once every worker has a heartbeat held on the scheduler."""
     client.run_on_scheduler(_hold_heartbeats)
-    # the next heartbeat leaves within the 0.5 s interval of a small cluster and is held
-    time.sleep(1.0)
+    n_workers = len(client.scheduler_info()["workers"])
+    deadline = time.monotonic() + 30
+    # a worker's first heartbeats come 1 s apart, later ones 0.5 s
+    while client.run_on_scheduler(_held_heartbeats) < n_workers:
+        assert time.monotonic() < deadline, "no heartbeat reached the scheduler in 30 s"
+        time.sleep(0.05)
 
 
 def test_closing_workers_abort_a_heartbeat_with_a_traceback_by_default(capfd):
