@@ -269,8 +269,9 @@ class StreamRows:
         Returns
         -------
         rows : ndarray of shape (m, d), float64
-            In chunk order (the group's order when taken from one group); ``m`` is ``size``
-            rounded up by at most one row per chunk.
+            In chunk order (the group's order when taken from one group), so a sample of
+            every chunk does not depend on ``stream_chunks``; ``m`` is ``size`` rounded up by
+            at most one row per chunk.
         weights : ndarray of shape (m,) or None
         """
         groups = list(self._groups(seed, 0, 1))

@@ -89,6 +89,20 @@ def test_seeding_sample_comes_from_every_chunk_in_proportion():
     assert len(np.unique(sample[:, 1])) == len(sample)  # distinct rows
 
 
+def test_seeding_sample_does_not_depend_on_the_group_size():
+    X, _ = make_blobs(30_000, n_features=3, centers=4, random_state=1)
+    dX = da.from_array(X, chunks=(2_500, 3))
+    samples = []
+    for stream_chunks in (2, 3, 5):
+        rows = StreamRows(dX, None, LocalExecutor(), stream_chunks=stream_chunks)
+        try:
+            samples.append(rows.init_sample(7, 1_000)[0])
+        finally:
+            rows.close()
+    np.testing.assert_array_equal(samples[0], samples[1])
+    np.testing.assert_array_equal(samples[0], samples[2])
+
+
 def test_explicit_init_takes_its_sample_without_an_extra_read():
     X, _ = make_blobs(20_000, n_features=3, centers=4, random_state=0)
     counter = ReadCounter()
