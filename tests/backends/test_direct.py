@@ -158,6 +158,30 @@ def test_no_actor_is_started_on_a_worker_that_left(client):
         DirectPasses(client, left, Xd, None, DaskBackend(Xd).row_offsets)
 
 
+def _where_each_chunk_ran(direct):
+    """Per chunk, whether the actor ran the pass on its worker's event loop or a thread."""
+    def where(x, w, offset):
+        import asyncio
+
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return "thread"
+        return "event loop"
+
+    return direct.run(where, ())
+
+
+def test_a_worker_with_one_thread_runs_its_pass_on_its_event_loop(client):
+    # no switch to the worker's actor thread and back: milliseconds a Lloyd iteration
+    X = _blobs(seed=3)
+    backend = DaskBackend(_persisted(X, 500))
+    _fit(backend, X, max_iter=3)
+    assert backend._direct
+    assert _where_each_chunk_ran(backend._direct) == ["event loop"] * backend.n_chunks
+    backend.close()
+
+
 def test_a_worker_with_two_threads_runs_its_groups_side_by_side(monkeypatch):
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, host="127.0.0.1",
                       dashboard_address=":0", memory_limit="1GiB") as cluster, \
@@ -167,6 +191,7 @@ def test_a_worker_with_two_threads_runs_its_groups_side_by_side(monkeypatch):
         backend = DaskBackend(Xd)
         direct, _ = _fit(backend, X)
         assert backend._direct and len(backend._placement.groups) == 2
+        assert _where_each_chunk_ran(backend._direct) == ["thread"] * backend.n_chunks
         monkeypatch.setattr(backend_module, "DIRECT_PASS_SECONDS", 0.0)
         tasks, _ = _fit(DaskBackend(Xd), X)
     np.testing.assert_array_equal(direct, tasks)
