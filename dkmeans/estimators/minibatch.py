@@ -201,6 +201,10 @@ default 'k-means||'
                           stacklevel=3)
             init_size = 3 * k
         p["init_size"] = min(init_size, n_samples)
+        # several restarts are seeded on init_size rows and compared on as many others
+        p["sample_size"] = p["init_size"] * (2 if p["n_init"] > 1 else 1)
+        # a named init seeds the centres from the sample; given centres need only its mean
+        p["sample_seeds_centers"] = isinstance(p["init"], str)
         return p
 
     def _validated_init(self, k, n_features, owner):
@@ -264,10 +268,9 @@ default 'k-means||'
         rows = open_rows(X, weights, streaming=self.streaming, stream_chunks=p["stream_chunks"])
         try:
             on_step, last = self._step_callback(p, on_iteration)
-            sample_size = p["init_size"] * (2 if p["n_init"] > 1 else 1)
-            result = minibatch_fit(rows, self._config(p), seed=seed, init_size=sample_size,
+            result = minibatch_fit(rows, self._config(p), seed=seed, init_size=p["sample_size"],
                                    make_state=self._make_state(p, seed),
-                                   seeds_centers=isinstance(p["init"], str), on_step=on_step)
+                                   seeds_centers=p["sample_seeds_centers"], on_step=on_step)
             X, weights = rows.X, rows.w
         finally:
             rows.close()
@@ -342,8 +345,8 @@ default 'k-means||'
         if n < p["k"]:
             raise ValueError(f"n_samples={n} should be >= n_clusters={p['k']}.")
         seed = resolve_seed(self.random_state)
-        sample, sample_w = rows.init_sample(seed, p["init_size"] * (2 if p["n_init"] > 1 else 1),
-                                            seeds_centers=isinstance(p["init"], str))
+        sample, sample_w = rows.init_sample(seed, p["sample_size"],
+                                            seeds_centers=p["sample_seeds_centers"])
         return self._make_state(p, seed)(sample, sample_w)
 
     def _publish(self, state, dtype):

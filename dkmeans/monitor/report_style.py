@@ -41,6 +41,9 @@ figcaption{color:var(--muted);font-size:12px;margin-top:6px}
 .chip i{width:10px;height:10px;border-radius:50%;display:inline-block}
 .chip b.x{font-size:12px;line-height:1}
 .scroll{overflow-x:auto}
+.scroll table.data th:first-child,.scroll table.data td:first-child{position:sticky;left:0;
+z-index:1}
+.scroll table.data td:first-child{background:#fff}
 table.data{font-size:13px;margin-top:10px}
 table.data th{background:#f3f4f6;font-weight:600;padding:6px 10px;text-align:right;
 white-space:nowrap}
