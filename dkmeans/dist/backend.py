@@ -140,7 +140,7 @@ class LocalBackend:
         return _tree_combine_local(self._run(fn, args), combine, split_every)
 
     def reduce_with_state(self, fn, combine, state, *, args=(), phase="reduce",
-                          split_every=SPLIT_EVERY, chained_state=False):
+                          split_every=SPLIT_EVERY, chained_state=False, row_work=None):
         """See :meth:`DaskBackend.reduce_with_state`; a chained state is this process's own,
         so ``fn`` may always update it in place."""
         states = state if state is not None else [None] * len(self.slices)
@@ -369,7 +369,7 @@ class DaskBackend:
         return client.gather(futures)
 
     def reduce_with_state(self, fn, combine, state, *, args=(), phase="reduce",
-                          split_every=None, chained_state=False):
+                          split_every=None, chained_state=False, row_work=None):
         """``fn(x, w, row_offset, state, *args)`` -> ``(state, part)`` on every chunk; the
         parts combine in the fixed tree and come back, the states stay with their chunks.
 
@@ -384,6 +384,10 @@ class DaskBackend:
             (as tasks from then on). ``fn`` then takes a keyword ``state_owned``: True where
             nothing else can read the state it is given (in process, or in the actors), so
             it may update it in place; False in tasks, where a state is a task's result.
+        row_work : float, optional
+            Estimated multiply-adds of ``fn`` per row: a direct pass whose largest chunk
+            comes to little work runs on the workers' event loops (see
+            :mod:`dkmeans.dist.direct`).
 
         Returns
         -------
@@ -398,8 +402,9 @@ class DaskBackend:
         if isinstance(state, DirectState) or (
                 chained_state and state is None and placement is not None
                 and self._short_passes()):
+            chunk_work = None if row_work is None else row_work * max(self.X.chunks[0])
             result = self._direct_with_state(client, placement, fn, combine, state, args,
-                                             split_every)
+                                             split_every, chunk_work)
             if result is not None:
                 return result
         states = state if state is not None else [None] * self.n_chunks
@@ -429,13 +434,15 @@ class DaskBackend:
             results = dask.threaded.get(graph, state_keys + [final])
         return list(results[:-1]), results[-1]
 
-    def _direct_with_state(self, client, placement, fn, combine, state, args, split_every):
+    def _direct_with_state(self, client, placement, fn, combine, state, args, split_every,
+                           chunk_work):
         """:meth:`reduce_with_state` through the actors, or None to run tasks (only where no
         state is read: a chain whose states the actors hold cannot move to tasks)."""
         direct = self._direct_passes(client, placement) if state is None else self._direct
         if state is not None and (not direct or state.passes is not direct):
             raise StateLost("the workers holding the per-chunk state have left")
-        result = None if direct is None else direct.run_with_state(_owning(fn), args, state)
+        result = None if direct is None else direct.run_with_state(_owning(fn), args, state,
+                                                                   chunk_work=chunk_work)
         if result is None:
             if direct:
                 self._abandon_direct()

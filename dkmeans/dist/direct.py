@@ -9,10 +9,14 @@ A Dask actor answers the client's calls directly (an empty call to two actors to
 2 ms there). :class:`DirectPasses` keeps one actor per worker, :class:`ChunkHost`, holding
 the chunks that worker already has (the same arrays, nothing copied) and running a pass over
 them on request, one thread per group of :class:`~dkmeans.dist.placement.Placement`.
-A worker with one group runs its pass on its event loop, chunk after chunk, handing the loop
-back between chunks (so its heartbeats wait for one chunk's kernel at most), rather than on
-the worker's actor thread: the switch to that thread and back cost 3-5 ms of a 23-28 ms Lloyd
-iteration on S on a busy 2-core machine.
+A worker with one group runs a stateless pass (a Lloyd iteration) on its event loop, chunk
+after chunk, handing the loop back between chunks, rather than on the worker's actor thread:
+the switch to that thread and back cost 3-5 ms of a 23-28 ms Lloyd iteration on S on a busy
+2-core machine. A stateless pass comes here only after the same pass as tasks took under a
+second, so the loop (and the worker's heartbeats) wait well under a second; a stateful pass
+(a k-means|| round, whose cost grows with the candidates it measures) runs there only when
+its caller's estimate of a chunk's work is small (:data:`LOOP_MULTIPLY_ADDS`), else on a
+thread of the actor's own.
 
 Each call returns one result per chunk and the caller combines them in the fixed per-chunk
 tree, exactly as it does for a grouped task pass, so the numbers do not depend on the route.
@@ -42,6 +46,12 @@ HEALTH_CHECK_SECONDS = 0.5
 
 #: Longest wait for the actors to start on their workers (seconds); past it, tasks run.
 START_TIMEOUT_SECONDS = 30.0
+
+#: A stateful pass runs on the workers' event loops when a chunk's estimated work is at
+#: most this many multiply-adds: about 0.1 s at the 20 GMAC/s measured on one core here (a
+#: k-means|| round over 250k rows of S, 33 candidates: 264M in 14 ms), and under the seconds
+#: after which distributed reports a blocked loop even at a tenth of that rate.
+LOOP_MULTIPLY_ADDS = 2e9
 
 
 class ChunkHost:
@@ -79,14 +89,14 @@ class ChunkHost:
         def run_chunk(i):
             return _apply_group(fn, [self.xs[i]], [self.ws[i]], [self.offsets[i]], args)[0]
 
-        return await self._map_groups(run_chunk)
+        return await self._map_groups(run_chunk, on_loop=True)
 
-    async def run_with_state(self, fn, args, source, target):
+    async def run_with_state(self, fn, args, source, target, on_loop=False):
         """``fn(x, w, row_offset, state, *args)`` -> ``(state, part)`` on every chunk held.
 
         Each chunk's state is read from token ``source`` (None: no state yet) and the new one
         kept under token ``target``; only the parts are returned, as :meth:`run` returns its
-        results.
+        results. ``on_loop``: the chunks are known to be short (see :meth:`_map_groups`).
         """
         before = [None] * len(self.xs) if source is None else self.states[source]
         after = [None] * len(self.xs)
@@ -95,7 +105,7 @@ class ChunkHost:
             after[i], part = fn(self.xs[i], self.ws[i], self.offsets[i], before[i], *args)
             return part
 
-        parts = await self._map_groups(run_chunk)
+        parts = await self._map_groups(run_chunk, on_loop=on_loop)
         self.states[target] = after
         return parts
 
@@ -103,13 +113,14 @@ class ChunkHost:
         """Let go of the states kept under ``token``."""
         self.states.pop(token, None)
 
-    async def _map_groups(self, run_chunk):
+    async def _map_groups(self, run_chunk, *, on_loop):
         """``run_chunk`` on every chunk: one list of results per group, in order.
 
-        One group runs here, on the worker's event loop, which gets a turn after each chunk;
-        several run side by side on the actor's own threads (the kernels release the GIL).
+        With ``on_loop`` (chunks known to be short) a single group runs here, on the worker's
+        event loop, which gets a turn after each chunk; otherwise the groups run side by side
+        on the actor's own threads (the kernels release the GIL).
         """
-        if len(self.groups) == 1:
+        if on_loop and len(self.groups) == 1:
             results = []
             for i in self.groups[0]:
                 results.append(run_chunk(i))
@@ -203,7 +214,7 @@ class DirectPasses:
         """
         return self._call("run", fn, args)
 
-    def run_with_state(self, fn, args, state=None):
+    def run_with_state(self, fn, args, state=None, *, chunk_work=None):
         """``fn(x, w, row_offset, state, *args)`` -> ``(state, part)`` on every chunk, the
         states staying in the actors.
 
@@ -211,6 +222,9 @@ class DirectPasses:
         ----------
         state : DirectState or None
             The states the pass reads (None: none yet).
+        chunk_work : float, optional
+            Estimated multiply-adds of ``fn`` on the largest chunk; at most
+            :data:`LOOP_MULTIPLY_ADDS`, a one-thread worker runs it on its event loop.
 
         Returns
         -------
@@ -218,8 +232,9 @@ class DirectPasses:
             The new states and one part per chunk, in chunk order; None as :meth:`run`.
         """
         target = DirectState(self, uuid.uuid4().hex)
+        on_loop = chunk_work is not None and chunk_work <= LOOP_MULTIPLY_ADDS
         parts = self._call("run_with_state", fn, args,
-                           None if state is None else state.token, target.token)
+                           None if state is None else state.token, target.token, on_loop)
         return None if parts is None else (target, parts)
 
     def release(self, token):

@@ -174,7 +174,8 @@ def _kmeans_parallel(backend, n_clusters, seed, shift, oversampling_factor, roun
         state, (cost, weights, sample) = backend.reduce_with_state(
             _round_chunk, _combine_round, state,
             args=(new, shift, n_candidates, key, ell, earlier),
-            phase=f"init-round{round_no}", chained_state=True)
+            phase=f"init-round{round_no}", chained_state=True,
+            row_work=new.shape[0] * backend.n_features)
         backend.release(old_state)
         n_candidates += new.shape[0]
         if not more or cost <= 0:
@@ -187,7 +188,7 @@ def _kmeans_parallel(backend, n_clusters, seed, shift, oversampling_factor, roun
             state, sample = backend.reduce_with_state(
                 _sample_chunk, _KeepSampled(cost), state,
                 args=(stream_key(seed, round_no), ell, cost), phase=f"init-round{round_no}-sample",
-                chained_state=True)
+                chained_state=True, row_work=1)
             backend.release(old_state)
         if sample.rows.shape[0] == 0:
             break
@@ -197,7 +198,7 @@ def _kmeans_parallel(backend, n_clusters, seed, shift, oversampling_factor, roun
         old_state = state
         state, weights = backend.reduce_with_state(_weights_chunk, sum_parts, state,
                                                    args=(n_candidates,), phase="init-weights",
-                                                   chained_state=True)
+                                                   chained_state=True, row_work=1)
         backend.release(old_state)
     candidates = np.concatenate(candidates)
     backend.release(state)

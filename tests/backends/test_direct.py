@@ -11,6 +11,7 @@ from distributed import Client, LocalCluster, get_task_stream, wait
 
 from dkmeans import KMeans
 from dkmeans.dist import backend as backend_module
+from dkmeans.dist import direct as direct_module
 from dkmeans.dist.backend import DaskBackend
 from dkmeans.dist.direct import DirectPasses, DirectState, DirectUnavailable, StateLost
 from dkmeans.dist.graph import sum_parts
@@ -158,8 +159,9 @@ def test_no_actor_is_started_on_a_worker_that_left(client):
         DirectPasses(client, left, Xd, None, DaskBackend(Xd).row_offsets)
 
 
-def _where_each_chunk_ran(direct):
-    """Per chunk, whether the actor ran the pass on its worker's event loop or a thread."""
+def _where_each_chunk_ran(direct, stateful=None):
+    """Per chunk, whether the actor ran the pass on its worker's event loop or a thread
+    (``stateful``: as a stateful pass of that estimated work per chunk)."""
     def where(x, w, offset):
         import asyncio
 
@@ -169,16 +171,25 @@ def _where_each_chunk_ran(direct):
             return "thread"
         return "event loop"
 
-    return direct.run(where, ())
+    if stateful is None:
+        return direct.run(where, ())
+    state, parts = direct.run_with_state(lambda x, w, offset, state: (state, where(x, w, offset)),
+                                         (), chunk_work=stateful)
+    state.release()
+    return parts
 
 
-def test_a_worker_with_one_thread_runs_its_pass_on_its_event_loop(client):
+def test_a_worker_with_one_thread_runs_short_passes_on_its_event_loop(client):
     # no switch to the worker's actor thread and back: milliseconds a Lloyd iteration
     X = _blobs(seed=3)
     backend = DaskBackend(_persisted(X, 500))
     _fit(backend, X, max_iter=3)
     assert backend._direct
     assert _where_each_chunk_ran(backend._direct) == ["event loop"] * backend.n_chunks
+    # a k-means|| round's cost grows with its candidates: a long one keeps the loop free
+    short, long = direct_module.LOOP_MULTIPLY_ADDS, 2 * direct_module.LOOP_MULTIPLY_ADDS
+    assert _where_each_chunk_ran(backend._direct, short) == ["event loop"] * backend.n_chunks
+    assert _where_each_chunk_ran(backend._direct, long) == ["thread"] * backend.n_chunks
     backend.close()
 
 
