@@ -238,8 +238,8 @@ class DirectPasses:
         return None if parts is None else (target, parts)
 
     def release(self, token):
-        """Let go of the states kept under ``token`` (not waited for: the actors run their
-        calls in order, so the next pass finds them gone)."""
+        """Let go of the states kept under ``token`` (not waited for: each actor drops them
+        when the message arrives; no later pass reads them)."""
         if self.alive():
             for _, actor, _ in self.hosts:
                 actor.release(token)
