@@ -1,4 +1,4 @@
-"""Lloyd iteration speed against scikit-learn (and dask-ml when installed) and the BLAS floor.
+"""Lloyd iteration speed against scikit-learn (and dask-ml when installed) and the hardware floor.
 
 Per-iteration time is measured as ``(t(max_iter=1 + n) - t(max_iter=1)) / n`` from the same
 initial centres with ``tol=0``, for every library alike, so fixed costs (validation, the final
@@ -9,6 +9,7 @@ the medians of the per-round ratios.
 
 from __future__ import annotations
 
+import os
 import time
 import tracemalloc
 
@@ -94,13 +95,49 @@ def init_seconds(X, init, repeats=3):
     return _timed(lambda: kmeans_parallel(backend, len(init), seed=0, shift=shift), repeats)
 
 
-def gemm_floor(X, k):
-    """Seconds for one float32 product X @ C.T on all cores, and one read of X."""
-    C = np.ascontiguousarray(X[:k].T)
-    X @ C
-    gemm = min(_timed(lambda: X @ C, repeats=3) for _ in range(1))
-    read = _timed(lambda: X.sum(axis=0), repeats=3)
-    return max(gemm, read)
+#: Side of the square float32 product that measures the machine's GEMM rate (17 GFLOP).
+RATE_PRODUCT_SIDE = 2048
+
+#: Width of the rows ``X``'s values are summed in to time one read of it.
+READ_ROW_VALUES = 1024
+
+
+def _sum_wide(values):
+    """Sum of a 1-D array read as rows of :data:`READ_ROW_VALUES` (and the rest)."""
+    whole = values.size // READ_ROW_VALUES * READ_ROW_VALUES
+    return values[:whole].reshape(-1, READ_ROW_VALUES).sum(axis=0).sum() + values[whole:].sum()
+
+
+def hardware_floor(X, k):
+    """Seconds under which no Lloyd iteration over ``X`` can run on this machine: the larger
+    of its ``2 n d k`` flops at the machine's float32 GEMM rate and one read of ``X``, both on
+    every core.
+
+    The rate is that of a large square product, where BLAS is at its best; the read sums
+    ``X``'s values viewed as wide rows, a slice per core (NumPy releases the GIL in the sum),
+    so that neither narrow rows nor a single thread hide the memory's speed. A product
+    ``X @ C.T`` of the data itself is no floor: at few centres BLAS runs it far below its
+    rate, and writes an ``n x k`` result (M: 80-90 ms, against 30-40 ms for a whole Lloyd
+    iteration).
+
+    Returns
+    -------
+    floor, compute, read : float
+        Seconds.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    side = RATE_PRODUCT_SIDE
+    A = np.random.default_rng(0).random((side, side), dtype=np.float32)
+    A @ A
+    rate = 2 * side ** 3 / _timed(lambda: A @ A, repeats=5)
+    compute = 2 * X.shape[0] * X.shape[1] * k / rate
+
+    n_threads = len(os.sched_getaffinity(0))
+    slices = np.array_split(X.reshape(-1), n_threads)
+    with ThreadPoolExecutor(n_threads) as pool:
+        read = _timed(lambda: list(pool.map(_sum_wide, slices)), repeats=3)
+    return max(compute, read), compute, read
 
 
 def numpy_peak_ratio(X, init):
@@ -147,7 +184,10 @@ def run(results, *, start_cluster=None):
         row["ratio_numpy_vs_sklearn_range"] = _range(rounds["dkmeans"] / rounds["sklearn"])
         row["kmeans_parallel_init_s"] = float(np.nanmedian(rounds["init"]))
         row["init_in_iterations"] = float(np.nanmedian(rounds["init"] / rounds["dkmeans"]))
-        row["floor_ms"] = 1e3 * gemm_floor(X, k)
+        floor, compute, read = hardware_floor(X, k)
+        row["floor_ms"] = 1e3 * floor
+        row["floor_compute_ms"], row["floor_read_ms"] = 1e3 * compute, 1e3 * read
+        row["numpy_over_floor"] = row["dkmeans_numpy_ms"] / row["floor_ms"]
         row["numpy_peak_over_input"] = numpy_peak_ratio(X, init)
         rows.append(row)
         print(_format(row), flush=True)
@@ -162,8 +202,10 @@ def run(results, *, start_cluster=None):
 #: Rounds of the Dask rows. Each round measures scikit-learn alone, then starts a cluster,
 #: persists every dataset and measures dkmeans on it, so that each Dask figure is compared
 #: with a scikit-learn figure taken within a minute of it, not several minutes earlier (the
-#: machine's speed drifts that much in minutes).
-DASK_ROUNDS = 3
+#: machine's speed drifts that much in minutes). Five, as on NumPy input: with three, a run
+#: gave S a median of 1.43 (rounds 0.85-1.43), where six rounds of the same code minutes
+#: before gave 1.03-1.59, five of them under 1.15.
+DASK_ROUNDS = 5
 
 
 def _dask_rows(rows, data, start_cluster):
@@ -250,7 +292,8 @@ def _format(row):
              f"ratio {row['ratio_numpy_vs_sklearn']:.2f} "
              f"(rounds {row['ratio_numpy_vs_sklearn_range'][0]:.2f}-"
              f"{row['ratio_numpy_vs_sklearn_range'][1]:.2f})",
-             f"floor {row['floor_ms']:.1f} ms",
+             f"floor {row['floor_ms']:.1f} ms (flops {row['floor_compute_ms']:.1f}, "
+             f"read {row['floor_read_ms']:.1f}; dkmeans {row['numpy_over_floor']:.1f}x it)",
              f"k-means|| init {row['kmeans_parallel_init_s']:.2f} s "
              f"(= {row['init_in_iterations']:.1f} iterations)",
              f"peak/input {row['numpy_peak_over_input']:.2f}"]
