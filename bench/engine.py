@@ -133,7 +133,8 @@ def hardware_floor(X, k):
     rate = 2 * side ** 3 / _timed(lambda: A @ A, repeats=5)
     compute = 2 * X.shape[0] * X.shape[1] * k / rate
 
-    n_threads = len(os.sched_getaffinity(0))
+    n_threads = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                 else os.cpu_count() or 1)
     slices = np.array_split(X.reshape(-1), n_threads)
     with ThreadPoolExecutor(n_threads) as pool:
         read = _timed(lambda: list(pool.map(_sum_wide, slices)), repeats=3)
@@ -203,8 +204,8 @@ def run(results, *, start_cluster=None):
 #: persists every dataset and measures dkmeans on it, so that each Dask figure is compared
 #: with a scikit-learn figure taken within a minute of it, not several minutes earlier (the
 #: machine's speed drifts that much in minutes). Five, as on NumPy input: with three, a run
-#: gave S a median of 1.43 (rounds 0.85-1.43), where six rounds of the same code minutes
-#: before gave 1.03-1.59, five of them under 1.15.
+#: gave S a median of 1.43 (rounds 0.85-1.43), where six measurements of the same code
+#: minutes before gave 1.03-1.59, five of them under 1.15.
 DASK_ROUNDS = 5
 
 
