@@ -9,7 +9,6 @@ the medians of the per-round ratios.
 
 from __future__ import annotations
 
-import os
 import time
 import tracemalloc
 
@@ -127,14 +126,15 @@ def hardware_floor(X, k):
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    from dkmeans.dist.backend import _cpu_count
+
     side = RATE_PRODUCT_SIDE
     A = np.random.default_rng(0).random((side, side), dtype=np.float32)
     A @ A
     rate = 2 * side ** 3 / _timed(lambda: A @ A, repeats=5)
     compute = 2 * X.shape[0] * X.shape[1] * k / rate
 
-    n_threads = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
-                 else os.cpu_count() or 1)
+    n_threads = _cpu_count()  # the cores dkmeans' own thread pool uses
     slices = np.array_split(X.reshape(-1), n_threads)
     with ThreadPoolExecutor(n_threads) as pool:
         read = _timed(lambda: list(pool.map(_sum_wide, slices)), repeats=3)
